@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/* Never loaded. One global of every wire struct, so this object's BTF describes them all;
+ * the artifact tests compare each C# mirror in Vigil.Wire against it. */
+#include "vmlinux.h"
+#include "vigil/tcp.h"
+
+struct vigil_event_header vigil_layout_event_header;
+struct vigil_owner vigil_layout_owner;
+struct vigil_lpm_key vigil_layout_lpm_key;
+struct vigil_tcp_config vigil_layout_tcp_config;
+struct vigil_tcp_event vigil_layout_tcp_event;
+struct vigil_flow_key vigil_layout_flow_key;
+struct vigil_flow_value vigil_layout_flow_value;

@@ -1,0 +1,268 @@
+using System.Runtime.InteropServices;
+using Vigil.Interop.Native;
+
+namespace Vigil.Interop.Bpf;
+
+/// <summary>An owned libbpf <c>struct bpf_object</c>. Programs and maps are borrowed from it and must not outlive it.</summary>
+public sealed unsafe class BpfObject : SafeHandle
+{
+    private readonly Dictionary<string, BpfProgram> _programs = new();
+    private readonly Dictionary<string, BpfMap> _maps = new();
+
+    private BpfObject(nint handle) : base(0, ownsHandle: true) => SetHandle(handle);
+
+    public override bool IsInvalid => handle == 0;
+    public bool IsLoaded { get; private set; }
+    public string Name { get; private init; } = "";
+
+    /// <summary>Opens an ELF object held in memory (embedded resources). Nothing touches the kernel yet.</summary>
+    public static BpfObject OpenMemory(ReadOnlySpan<byte> elf, string name)
+    {
+        LibbpfRuntime.EnsureLoaded();
+        // libbpf keeps a pointer into the buffer only during open; it copies what it needs.
+        fixed (byte* p = elf)
+        {
+            var opts = new BpfObjectOpenOpts { Sz = (nuint)sizeof(BpfObjectOpenOpts) };
+            var h = LibBpf.bpf_object__open_mem(p, (nuint)elf.Length, &opts);
+            if (h == 0 || h > -4096 && h < 0)
+                throw Errno.FromErrno($"opening BPF object {name}", h < 0 ? (int)-h : Marshal.GetLastSystemError());
+            var obj = new BpfObject(h) { Name = name };
+            obj.Index();
+            return obj;
+        }
+    }
+
+    private void Index()
+    {
+        for (nint p = LibBpf.bpf_object__next_program(handle, 0); p != 0; p = LibBpf.bpf_object__next_program(handle, p))
+        {
+            var prog = new BpfProgram(this, p);
+            _programs[prog.Name] = prog;
+        }
+        for (nint m = LibBpf.bpf_object__next_map(handle, 0); m != 0; m = LibBpf.bpf_object__next_map(handle, m))
+        {
+            var map = new BpfMap(this, m);
+            _maps[map.Name] = map;
+        }
+    }
+
+    public IReadOnlyCollection<BpfProgram> Programs => _programs.Values;
+    public IReadOnlyCollection<BpfMap> Maps => _maps.Values;
+
+    public BpfProgram Program(string name) =>
+        _programs.TryGetValue(name, out var p) ? p : throw new KeyNotFoundException($"BPF object {Name} has no program '{name}'");
+
+    public BpfMap Map(string name) =>
+        _maps.TryGetValue(name, out var m) ? m : throw new KeyNotFoundException($"BPF object {Name} has no map '{name}'");
+
+    /// <summary>The .rodata map (libbpf names it after the object, truncated).</summary>
+    public BpfMap Rodata => _maps.Values.FirstOrDefault(m => m.Name.EndsWith(".rodata", StringComparison.Ordinal))
+        ?? throw new KeyNotFoundException($"BPF object {Name} has no .rodata");
+
+    /// <summary>Loads every program left to autoload. A verifier rejection carries the log.</summary>
+    public void Load()
+    {
+        string log = "";
+        int rc = LibbpfRuntime.Capture(() => LibBpf.bpf_object__load(handle), out log);
+        if (rc < 0)
+        {
+            int errno = -rc;
+            if (log.Contains("-- BEGIN PROG LOAD LOG --", StringComparison.Ordinal) && errno is Errno.EACCES or Errno.EINVAL or Errno.E2BIG)
+                throw new BpfVerifierException($"loading BPF object {Name}", errno, log);
+            var ex = Errno.FromErrno($"loading BPF object {Name}", errno);
+            throw string.IsNullOrWhiteSpace(log) ? ex : new BpfException(ex.Operation, errno, ex.Hint, Last(log, 15));
+        }
+        IsLoaded = true;
+    }
+
+    private static string Last(string log, int lines) =>
+        string.Join('\n', log.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(lines));
+
+    internal nint Raw => handle;
+
+    protected override bool ReleaseHandle()
+    {
+        LibBpf.bpf_object__close(handle);
+        return true;
+    }
+}
+
+/// <summary>A program borrowed from its <see cref="BpfObject"/>.</summary>
+public sealed class BpfProgram
+{
+    private readonly BpfObject _owner;
+    private readonly nint _prog;
+
+    internal BpfProgram(BpfObject owner, nint prog)
+    {
+        _owner = owner;
+        _prog = prog;
+        Name = Marshal.PtrToStringUTF8(LibBpf.bpf_program__name(prog)) ?? "";
+    }
+
+    public string Name { get; }
+
+    public int Fd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_owner.IsClosed, _owner);
+            return LibBpf.bpf_program__fd(_prog);
+        }
+    }
+
+    public void SetAutoload(bool autoload) =>
+        Errno.Check(LibBpf.bpf_program__set_autoload(_prog, autoload), $"set autoload of {Name}");
+
+    /// <summary>Attaches by the section's own target (tp_btf, raw_tp, ...).</summary>
+    public BpfLink Attach() => Link(LibBpf.bpf_program__attach(_prog), $"attaching {Name}");
+
+    public BpfLink AttachKprobe(string function) =>
+        Link(LibBpf.bpf_program__attach_kprobe(_prog, false, function), $"attaching kprobe {Name} to {function}");
+
+    public BpfLink AttachTrace() => Link(LibBpf.bpf_program__attach_trace(_prog), $"attaching fentry/fexit {Name}");
+
+    public BpfLink AttachCgroup(SafeHandle cgroupDir)
+    {
+        bool added = false;
+        cgroupDir.DangerousAddRef(ref added);
+        try
+        {
+            return Link(LibBpf.bpf_program__attach_cgroup(_prog, (int)cgroupDir.DangerousGetHandle()), $"attaching {Name} to a cgroup");
+        }
+        finally { if (added) cgroupDir.DangerousRelease(); }
+    }
+
+    private BpfLink Link(nint link, string operation)
+    {
+        // libbpf 1.x returns NULL and sets errno (libbpf_get_error is legacy).
+        if (link == 0 || (link < 0 && link > -4096))
+        {
+            int errno = link < 0 ? (int)-link : Marshal.GetLastSystemError();
+            throw Errno.FromErrno(operation, errno == 0 ? Errno.EINVAL : errno);
+        }
+        return new BpfLink(link);
+    }
+}
+
+/// <summary>A map borrowed from its <see cref="BpfObject"/>. Map operations go straight to bpf().</summary>
+public sealed unsafe class BpfMap
+{
+    private readonly BpfObject _owner;
+    private readonly nint _map;
+
+    internal BpfMap(BpfObject owner, nint map)
+    {
+        _owner = owner;
+        _map = map;
+        Name = Marshal.PtrToStringUTF8(LibBpf.bpf_map__name(map)) ?? "";
+    }
+
+    public string Name { get; }
+    public int Fd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_owner.IsClosed, _owner);
+            return LibBpf.bpf_map__fd(_map);
+        }
+    }
+    public uint KeySize => LibBpf.bpf_map__key_size(_map);
+    public uint ValueSize => LibBpf.bpf_map__value_size(_map);
+    public uint MaxEntries => LibBpf.bpf_map__max_entries(_map);
+
+    public void SetMaxEntries(uint entries) =>
+        Errno.Check(LibBpf.bpf_map__set_max_entries(_map, entries), $"resizing map {Name}");
+
+    /// <summary>Writes initial contents (.rodata, .data) before load. After load libbpf returns a private copy, so this refuses.</summary>
+    public void SetInitialValue<T>(in T value) where T : unmanaged
+    {
+        if (_owner.IsLoaded) throw new InvalidOperationException($"{Name}: initial values must be set before load");
+        nuint size;
+        void* p = LibBpf.bpf_map__initial_value(_map, &size);
+        if (p == null || size < (nuint)sizeof(T)) throw new InvalidOperationException($"{Name} has no initial value of {sizeof(T)} bytes");
+        *(T*)p = value;
+    }
+
+    public void Update<TKey, TValue>(in TKey key, in TValue value, ulong flags = 0) where TKey : unmanaged where TValue : unmanaged
+    {
+        fixed (TKey* k = &key) fixed (TValue* v = &value)
+            if (LibBpf.bpf_map_update_elem(Fd, k, v, flags) < 0)
+                throw Errno.FromErrno($"updating map {Name}", Marshal.GetLastSystemError());
+    }
+
+    /// <summary>Inserts unless the key exists (BPF_NOEXIST); false if it existed.</summary>
+    public bool TryInsert<TKey, TValue>(in TKey key, in TValue value) where TKey : unmanaged where TValue : unmanaged
+    {
+        fixed (TKey* k = &key) fixed (TValue* v = &value)
+        {
+            if (LibBpf.bpf_map_update_elem(Fd, k, v, 1 /* BPF_NOEXIST */) == 0) return true;
+            int errno = Marshal.GetLastSystemError();
+            if (errno == Errno.EEXIST) return false;
+            throw Errno.FromErrno($"inserting into map {Name}", errno);
+        }
+    }
+
+    /// <summary>Number of possible CPUs: the element count of per-CPU map values.</summary>
+    public static int PossibleCpus => _possibleCpus ??= Errno.Check(LibBpf.libbpf_num_possible_cpus(), "counting possible CPUs");
+    private static int? _possibleCpus;
+
+    public bool TryLookup<TKey, TValue>(in TKey key, out TValue value) where TKey : unmanaged where TValue : unmanaged
+    {
+        TValue v = default;
+        fixed (TKey* k = &key)
+        {
+            if (LibBpf.bpf_map_lookup_elem(Fd, k, &v) < 0)
+            {
+                int errno = Marshal.GetLastSystemError();
+                if (errno == Errno.ENOENT) { value = default; return false; }
+                throw Errno.FromErrno($"looking up map {Name}", errno);
+            }
+        }
+        value = v;
+        return true;
+    }
+
+    /// <summary>Looks up a per-CPU value into <paramref name="perCpu"/> (one element per possible CPU, 8-byte aligned each).</summary>
+    public void LookupPerCpu<TKey>(in TKey key, Span<byte> perCpu) where TKey : unmanaged
+    {
+        fixed (TKey* k = &key) fixed (byte* v = perCpu)
+            if (LibBpf.bpf_map_lookup_elem(Fd, k, v) < 0)
+                throw Errno.FromErrno($"looking up map {Name}", Marshal.GetLastSystemError());
+    }
+
+    public bool Delete<TKey>(in TKey key) where TKey : unmanaged
+    {
+        fixed (TKey* k = &key)
+        {
+            if (LibBpf.bpf_map_delete_elem(Fd, k) == 0) return true;
+            int errno = Marshal.GetLastSystemError();
+            if (errno == Errno.ENOENT) return false;
+            throw Errno.FromErrno($"deleting from map {Name}", errno);
+        }
+    }
+
+    /// <summary>Snapshot of the keys (hash maps change meanwhile; a key deleted under us restarts the walk, as in the kernel).</summary>
+    public List<TKey> Keys<TKey>(int max = int.MaxValue) where TKey : unmanaged
+    {
+        var keys = new List<TKey>();
+        TKey prev = default, next = default;
+        bool first = true;
+        while (keys.Count < max && LibBpf.bpf_map_get_next_key(Fd, first ? null : &prev, &next) == 0)
+        {
+            keys.Add(next);
+            prev = next;
+            first = false;
+        }
+        return keys;
+    }
+}
+
+/// <summary>An owned libbpf <c>struct bpf_link</c>: destroying it detaches the program.</summary>
+public sealed class BpfLink : SafeHandle
+{
+    internal BpfLink(nint link) : base(0, ownsHandle: true) => SetHandle(link);
+    public override bool IsInvalid => handle == 0;
+    public int Fd => LibBpf.bpf_link__fd(handle);
+    protected override bool ReleaseHandle() => LibBpf.bpf_link__destroy(handle) == 0 || true;
+}
