@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test tier — pure, artifact, BPF logic (BPF_PROG_TEST_RUN) and end-to-end — and
+# prints one plain line "N passed, N failed, N skipped". Run as root on Debian 12:
+#   sudo bash eng/test.sh
+# Installs what is missing first. Exit status is non-zero if any test failed or a tier did not run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash eng/install-deps.sh || exit 1
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+echo "== build"
+dotnet build Vigil.sln -c Release -nologo -v quiet -clp:ErrorsOnly || { echo "0 passed, 1 failed"; exit 1; }
+
+results="$root/artifacts/test-results"
+rm -rf "$results" && mkdir -p "$results"
+status=0
+for tier in Pure Artifact Kernel; do
+  exe="tests/Vigil.Tests.$tier/bin/Release/net10.0/Vigil.Tests.$tier"
+  echo "== tier: $tier"
+  # Kernel-facing tests share the machine's kernel: run them one at a time.
+  extra=()
+  [[ $tier == Kernel ]] && extra=(-parallel none)
+  "$exe" -xml "$results/$tier.xml" -noColor "${extra[@]}" "$@" || status=1
+done
+
+/usr/bin/python3 - "$results" <<'PY'
+import sys, glob, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for f in sorted(glob.glob(sys.argv[1] + "/*.xml")):
+    for a in ET.parse(f).getroot().iter("assembly"):
+        t, fl, sk, er = (int(a.get(k, 0)) for k in ("total", "failed", "skipped", "errors"))
+        passed += t - fl - sk
+        failed += fl + er
+        skipped += sk
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+# A tier that crashed leaves no XML: count it as a failure.
+for tier in Pure Artifact Kernel; do
+  [[ -f "$results/$tier.xml" ]] || { echo "tier $tier produced no results"; status=1; }
+done
+exit $status

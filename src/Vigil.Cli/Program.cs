@@ -1,0 +1,18 @@
+using System.CommandLine;
+using Vigil.Cli;
+using Vigil.Cli.Commands;
+
+var root = new RootCommand("Vigil — eBPF network security and observability agent");
+var watch = new Command("watch", "Watch what a sensor sees, live");
+watch.Subcommands.Add(WatchTcpCommand.Create());
+root.Subcommands.Add(watch);
+root.Subcommands.Add(DoctorCommand.Create());
+
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var error in parse.Errors) Console.Error.WriteLine($"vigil: {error.Message}");
+    Console.Error.WriteLine("Try 'vigil --help'.");
+    return ExitCodes.Usage;
+}
+return await parse.InvokeAsync();
