@@ -1,0 +1,29 @@
+namespace Vigil.Tests.Kernel.Support;
+
+/// <summary>tcpdump capturing incoming packets in a namespace: the reference Vigil is compared with.</summary>
+public sealed class Oracle : IDisposable
+{
+    private readonly Proc.Running _proc;
+    public string File { get; }
+
+    public Oracle(string ns, string iface)
+    {
+        File = Path.Combine(Path.GetTempPath(), $"vigil-oracle-{Environment.ProcessId}-{Guid.NewGuid():N}.pcap");
+        // -Q in: incoming only, as Vigil's ingress hook sees; -U: write each packet at once.
+        _proc = TestNetwork.StartIn(ns, "tcpdump", "-i", iface, "-Q", "in", "-U", "-n", "-w", File, "tcp");
+        _proc.WaitFor("listening on", TimeSpan.FromSeconds(15));
+    }
+
+    public List<Segment> Stop()
+    {
+        Thread.Sleep(200);
+        _proc.Interrupt(TimeSpan.FromSeconds(10));
+        return Segment.FromCapture(File);
+    }
+
+    public void Dispose()
+    {
+        _proc.Dispose();
+        if (System.IO.File.Exists(File)) System.IO.File.Delete(File);
+    }
+}
