@@ -260,22 +260,25 @@ public static class FeatureProber
         if (facts.CgroupV2Mount is null)
             return attempt.NotProbed("no cgroup v2 file system is mounted (see /proc/mounts)");
         var dir = Path.Combine(facts.CgroupV2Mount, $"vigil-doctor-{Environment.ProcessId}-{ProbeReport.NameOf(hook)}-{Guid.NewGuid().ToString("N")[..8]}");
-        attempt.Target = dir;
+        attempt.Target = $"a new empty cgroup under {facts.CgroupV2Mount}";
         try
         {
             using var obj = attempt.Load(program);
             attempt.Stage = "setup";
             try { Directory.CreateDirectory(dir); }
-            catch (UnauthorizedAccessException e)
+            catch (UnauthorizedAccessException)
             {
-                return attempt.NotProbed($"cannot create a cgroup under {facts.CgroupV2Mount}: {e.Message}");
+                // Never attach to a cgroup the doctor did not create: report what loading showed.
+                return attempt.LoadedOnly(
+                    $"not attached: creating a cgroup under {facts.CgroupV2Mount} was refused (EACCES: needs write access there, e.g. CAP_DAC_OVERRIDE); loaded only (a weaker probe: attaching was not tried)",
+                    TestRunEvidence(obj.Program(program)));
             }
             try
             {
                 using var dirFd = FileDescriptor.OpenDirectory(dir, "probe cgroup");
                 attempt.Stage = "attach";
                 using (obj.Program(program).AttachCgroup(dirFd)) { }
-                return attempt.Works(null, $"loaded; attached ({what}, BPF link) to a new empty cgroup; detached; cgroup removed");
+                return attempt.Works(null, $"loaded; attached ({what}, BPF link) to the new empty cgroup {Path.GetFileName(dir)}; detached; cgroup removed");
             }
             finally
             {
@@ -285,6 +288,20 @@ public static class FeatureProber
         catch (BpfException e)
         {
             return attempt.Failed(e);
+        }
+    }
+
+    /// <summary>Runs the program once on 64 zero bytes where the program type allows BPF_PROG_TEST_RUN.</summary>
+    private static string TestRunEvidence(BpfProgram program)
+    {
+        try
+        {
+            var run = ProgramTestRun.Run(program, new byte[64]);
+            return $"loaded; BPF_PROG_TEST_RUN returned {(int)run.ReturnValue}";
+        }
+        catch (BpfException e)
+        {
+            return $"loaded; BPF_PROG_TEST_RUN not possible for this program type ({Errno.Name(e.Errno)})";
         }
     }
 
@@ -316,10 +333,14 @@ public static class FeatureProber
         return bss.TryLookup(0u, out ulong hits) ? hits : 0;
     }
 
+    /// <summary>Mirrors TcpInspectSensor's auto mode: the first of kprobe → fentry → tc → cgroup that works.
+    /// A hook that loaded but could not be attached safely counts, with that caveat: the sensor itself
+    /// attaches where the doctor may not (host interfaces, the root cgroup).</summary>
     private static (string? Hook, string Why) ChooseTcpHook(List<HookProbeResult> results)
     {
-        bool Works(ProbeHook h) => results.Any(r => r.Hook == h && r.Works);
-        bool Probed(ProbeHook h) => results.Any(r => r.Hook == h);
+        HookProbeResult? Best(ProbeHook[] hooks) =>
+            results.Where(r => hooks.Contains(r.Hook) && r.Works).FirstOrDefault()
+            ?? results.Where(r => hooks.Contains(r.Hook) && r.Status == ProbeStatus.LoadedOnly).FirstOrDefault();
         var chain = new (string Name, ProbeHook[] Hooks)[]
         {
             ("kprobe", [ProbeHook.Kprobe]), ("fentry", [ProbeHook.Fentry]),
@@ -328,19 +349,22 @@ public static class FeatureProber
         var skipped = new List<string>();
         foreach (var (name, hooks) in chain)
         {
-            if (hooks.Any(Works))
+            var best = Best(hooks);
+            if (best is null)
             {
-                string why = skipped.Count == 0 ? $"{name} works" : $"{string.Join(", ", skipped)}; {name} works";
-                if (name == "tc")
-                {
-                    var ifaces = NetworkNamespace.Interfaces().Where(i => i.Name != "lo").Select(i => i.Name).ToList();
-                    why += ifaces.Count > 0
-                        ? $"; it attaches to the ingress of {string.Join(", ", ifaces)}"
-                        : "; but this network namespace has no interface besides lo: name one with --iface or use --hook cgroup";
-                }
-                return (name, why);
+                skipped.Add(results.Any(r => hooks.Contains(r.Hook)) ? $"{name} unavailable" : $"{name} not probed");
+                continue;
             }
-            skipped.Add(hooks.Any(Probed) ? $"{name} unavailable" : $"{name} not probed");
+            string why = (skipped.Count == 0 ? "" : string.Join(", ", skipped) + "; ")
+                + (best.Works ? $"{name} works" : $"{name} loads, but attaching it was not probed");
+            if (name == "tc")
+            {
+                var ifaces = NetworkNamespace.Interfaces().Where(i => i.Name != "lo").Select(i => i.Name).ToList();
+                why += ifaces.Count > 0
+                    ? $"; it attaches to the ingress of {string.Join(", ", ifaces)}"
+                    : "; but this network namespace has no interface besides lo: name one with --iface or use --hook cgroup";
+            }
+            return (name, why);
         }
         return (null, $"no hook of the chain works ({string.Join(", ", skipped)})");
     }
