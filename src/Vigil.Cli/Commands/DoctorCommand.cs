@@ -18,8 +18,14 @@ public static class DoctorCommand
         var timeout = new Option<double>("--probe-timeout")
         {
             Description = "seconds one probe may take before it is reported as timed out",
+            HelpName = "seconds",
             DefaultValueFactory = _ => 10,
         };
+        timeout.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<double>() is not (> 0 and <= 600))
+                result.AddError("--probe-timeout must be more than 0 and at most 600 seconds");
+        });
 
         var command = new Command("doctor",
             "Show what this kernel and process can do: loads and attaches a minimal BPF program per hook type " +
@@ -36,7 +42,7 @@ public static class DoctorCommand
     /// everything probed was removed; 1 otherwise.</summary>
     public static int Run(string output, TimeSpan probeTimeout, TextWriter writer)
     {
-        if (probeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(probeTimeout), "the probe timeout must be positive");
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(probeTimeout, TimeSpan.Zero);
         var report = FeatureProber.Run(new ProbeOptions { TimeoutPerProbe = probeTimeout });
         if (output == "json") ProbeReportJson.Write(report, writer);
         else WriteTable(report, writer);

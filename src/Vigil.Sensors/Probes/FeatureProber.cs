@@ -236,9 +236,10 @@ public static class FeatureProber
                     }
                 }, ".doctor netns");
             }
-            catch (BpfPermissionException e) when (attempt.Stage == "namespace")
+            catch (BpfException e) when (attempt.Stage is "namespace" or "setup")
             {
-                // Without CAP_SYS_ADMIN there is no private namespace, and host interfaces are never used.
+                // Without CAP_SYS_ADMIN there is no private namespace (and without veth support no
+                // interface in it); host interfaces are never used instead.
                 return attempt.LoadedOnly(
                     $"not attached: {FirstLine(e.Message)}; loaded and ran with BPF_PROG_TEST_RUN instead (a weaker probe: attaching was not tried)",
                     testRun);
@@ -266,11 +267,14 @@ public static class FeatureProber
             using var obj = attempt.Load(program);
             attempt.Stage = "setup";
             try { Directory.CreateDirectory(dir); }
-            catch (UnauthorizedAccessException)
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
             {
                 // Never attach to a cgroup the doctor did not create: report what loading showed.
+                string why = e is UnauthorizedAccessException
+                    ? "was refused (EACCES: needs write access there, e.g. CAP_DAC_OVERRIDE)"
+                    : $"failed ({e.Message})";
                 return attempt.LoadedOnly(
-                    $"not attached: creating a cgroup under {facts.CgroupV2Mount} was refused (EACCES: needs write access there, e.g. CAP_DAC_OVERRIDE); loaded only (a weaker probe: attaching was not tried)",
+                    $"not attached: creating a cgroup under {facts.CgroupV2Mount} {why}; loaded only (a weaker probe: attaching was not tried)",
                     TestRunEvidence(obj.Program(program)));
             }
             try
