@@ -175,6 +175,7 @@ public static class FeatureProber
         var attempt = new Attempt(ProbeHook.UprobeMulti, ProbeNames.LibcFunction, facts);
         try
         {
+            attempt.Stage = "setup";
             var libc = ElfSymbols.LoadedLibrary("libc.so")
                 ?? throw new KeyNotFoundException("no libc.so is mapped into this process (/proc/self/maps)");
             ulong offset = ElfSymbols.FileOffsetOf(libc, ProbeNames.LibcFunction);
