@@ -199,6 +199,9 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, __u32 avail, str
 	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
 		if (next == IPPROTO_TCP)
 			break;
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+			return PARSE_NOT_TCP; /* before the length check: an upper layer may be < 8 bytes */
 		if (off > MAX_L3_HEADER)
 			return PARSE_MALFORMED;
 		__u8 *ext = l3 + off;
