@@ -199,6 +199,9 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, __u32 avail, str
 	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
 		if (next == IPPROTO_TCP)
 			break;
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+			return PARSE_NOT_TCP; /* before the length check: an upper layer may be < 8 bytes */
 		if (off > MAX_L3_HEADER)
 			return PARSE_MALFORMED;
 		__u8 *ext = l3 + off;
@@ -435,6 +438,8 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 	ev->netns_ino = netns;
 	ev->hook = hook;
 	ev->cap_len = 0;
+	/* Written even when nothing is captured: ring memory is reused, not zeroed. */
+	ev->link_type = (hook == VIGIL_TCP_HOOK_TC) ? VIGIL_LINK_ETHERNET : VIGIL_LINK_RAW_IP;
 	__builtin_memset(&ev->owner, 0, sizeof(ev->owner));
 	lookup_owner(&ev->owner, p, netns);
 
@@ -447,7 +452,6 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 				len = snap;
 			if (len > 0 && !bpf_skb_load_bytes(s, 0, data, len))
 				ev->cap_len = len;
-			ev->link_type = hook == VIGIL_TCP_HOOK_TC ? VIGIL_LINK_ETHERNET : VIGIL_LINK_RAW_IP;
 		} else {
 			struct sk_buff *k = skb;
 			__u32 len = p->ip_len;
@@ -457,7 +461,6 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 			__u16 nh = BPF_CORE_READ(k, network_header);
 			if (len > 0 && !bpf_probe_read_kernel(data, len, head + nh))
 				ev->cap_len = len;
-			ev->link_type = VIGIL_LINK_RAW_IP;
 		}
 	}
 
