@@ -299,9 +299,9 @@ static __always_inline int parse_kernel_skb(struct sk_buff *skb, struct pkt *p)
 
 /* ---- Filters, sampling, aggregation, emission (shared by every hook) ---- */
 
-static __always_inline bool prefix_match(void *trie, const __u8 *addr)
+static __always_inline bool prefix_match(void *trie, __u8 family, const __u8 *addr)
 {
-	struct vigil_lpm_key key = { .prefixlen = 128 };
+	struct vigil_lpm_key key = { .prefixlen = 8 + 128, .family = family };
 	__builtin_memcpy(key.addr, addr, 16);
 	return bpf_map_lookup_elem(trie, &key) != NULL;
 }
@@ -321,9 +321,9 @@ static __always_inline bool filtered_out(const struct pkt *p)
 		return true;
 	if (CFG.filter_ports && !port_match(p->sport) && !port_match(p->dport))
 		return true;
-	if (CFG.filter_src && !prefix_match(&vigil_tcp_src, p->saddr))
+	if (CFG.filter_src && !prefix_match(&vigil_tcp_src, p->family, p->saddr))
 		return true;
-	if (CFG.filter_dst && !prefix_match(&vigil_tcp_dst, p->daddr))
+	if (CFG.filter_dst && !prefix_match(&vigil_tcp_dst, p->family, p->daddr))
 		return true;
 	return false;
 }
@@ -438,6 +438,7 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 	ev->netns_ino = netns;
 	ev->hook = hook;
 	ev->cap_len = 0;
+	ev->_pad = 0; /* ring memory is reused: every byte of the record is written */
 	/* Written even when nothing is captured: ring memory is reused, not zeroed. */
 	ev->link_type = (hook == VIGIL_TCP_HOOK_TC) ? VIGIL_LINK_ETHERNET : VIGIL_LINK_RAW_IP;
 	__builtin_memset(&ev->owner, 0, sizeof(ev->owner));

@@ -39,11 +39,13 @@ public unsafe struct Owner
     public fixed byte Comm[16];
 }
 
-/// <summary>Mirror of <c>struct vigil_lpm_key</c>. IPv4 prefixes are stored as ::ffff:a.b.c.d with 96 added to the length.</summary>
+/// <summary>Mirror of <c>struct vigil_lpm_key</c>: family byte, then the address (IPv4 as ::ffff:a.b.c.d);
+/// the prefix length counts from the family byte.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct LpmKey
 {
     public uint Prefixlen;
+    public byte Family;
     public fixed byte Addr[16];
-    public fixed byte Pad[4];
+    public fixed byte Pad[3];
 }

@@ -87,6 +87,7 @@ public unsafe struct TcpEvent
     public ushort CapLen;
     public byte Hook;
     public byte LinkType;
+    public uint Pad;
     public Owner Owner;
 }
 

@@ -32,12 +32,14 @@ struct vigil_owner {
 };
 _Static_assert(sizeof(struct vigil_owner) == 40, "vigil_owner size");
 
-/* Key of LPM tries holding IPv4 (as ::ffff:a.b.c.d) and IPv6 prefixes.
- * prefixlen counts bits of addr; for IPv4 prefixes it includes the 96-bit mapped prefix. */
+/* Key of LPM tries holding IPv4 and IPv6 prefixes. The family byte comes first so an IPv6
+ * prefix (even ::/0) never matches IPv4 traffic; IPv4 addresses are stored as ::ffff:a.b.c.d.
+ * prefixlen counts bits from family: 8 + 96 + n for IPv4 /n, 8 + n for IPv6 /n. */
 struct vigil_lpm_key {
 	__u32 prefixlen;
+	__u8 family; /* 4 or 6 */
 	__u8 addr[16];
-	__u8 _pad[4];
+	__u8 _pad[3];
 };
 _Static_assert(sizeof(struct vigil_lpm_key) == 24, "vigil_lpm_key size");
 

@@ -86,6 +86,7 @@ struct vigil_tcp_event {
 	__u16 cap_len;  /* captured bytes following the event */
 	__u8 hook;      /* enum vigil_tcp_hook */
 	__u8 link_type; /* enum vigil_link_type of the captured bytes */
+	__u32 _pad;
 	struct vigil_owner owner;
 };
 _Static_assert(sizeof(struct vigil_tcp_event) == 128, "vigil_tcp_event size");

@@ -72,8 +72,9 @@ public static class TcpFilterCompiler
         return result;
     }
 
-    /// <summary>Parses "a.b.c.d[/n]" or "v6[/n]" into an LPM key over the 128-bit mapped space.
-    /// Host bits are cleared, so 10.1.2.3/8 matches like 10.0.0.0/8.</summary>
+    /// <summary>Parses "a.b.c.d[/n]" or "v6[/n]" into an LPM key: family byte, then the address
+    /// (IPv4 mapped to ::ffff:0:0/96). Host bits are cleared, so 10.1.2.3/8 matches like 10.0.0.0/8.
+    /// IPv6 prefixes match only IPv6 packets, IPv4 prefixes only IPv4 packets.</summary>
     public static unsafe LpmKey ParseCidr(string text, string flag = "CIDR")
     {
         var slash = text.IndexOf('/');
@@ -92,7 +93,7 @@ public static class TcpFilterCompiler
             int keep = Math.Clamp(bits - i * 8, 0, 8);
             bytes[i] &= (byte)(0xff << (8 - keep));
         }
-        var key = new LpmKey { Prefixlen = (uint)bits };
+        var key = new LpmKey { Prefixlen = (uint)(8 + bits), Family = (byte)(v4 ? 4 : 6) };
         for (int i = 0; i < 16; i++) key.Addr[i] = bytes[i];
         return key;
     }

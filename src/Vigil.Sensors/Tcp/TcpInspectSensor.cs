@@ -117,7 +117,7 @@ public sealed class TcpInspectSensor : IDisposable
         IReadOnlyList<(int Index, string Name)> ifaces = NetworkNamespace.Interfaces();
         var names = ifaces.ToDictionary(i => i.Index, i => i.Name);
         List<(int Index, string Name)> tcTargets = [];
-        if (hook == TcpHook.Tc)
+        if (hook == TcpHook.Tc && !options.LoadOnly)
         {
             if (options.Interfaces.Count == 0)
                 tcTargets = ifaces.Where(i => i.Name != "lo").ToList();

@@ -122,10 +122,20 @@ public class FilterTests
     /// <summary>IPv4-mapped IPv6 addresses on the wire look like IPv4 to the trie: the model holds every IPv4
     /// address in that form. Documented here so a change to the encoding is a decision, not an accident.</summary>
     [Fact]
-    public void Ipv4MappedIpv6SourceMatchesTheIpv4Prefix()
+    public void PrefixesMatchOnlyTheirOwnFamily()
     {
+        // An IPv6 packet carrying an IPv4-mapped address is IPv6 traffic: only IPv6 prefixes match it,
+        // and ::/0 means "all IPv6", not everything.
         Expect(new TcpFilterSpec { Sources = ["192.0.2.0/24"] },
+            (V6("::ffff:192.0.2.99", "2001:db8::2"), false),
+            (V4("192.0.2.99", "198.51.100.2"), true));
+        Expect(new TcpFilterSpec { Sources = ["::/0"] },
+            (V4("192.0.2.99", "198.51.100.2"), false),
+            (V6("2001:db8::1", "2001:db8::2"), true),
             (V6("::ffff:192.0.2.99", "2001:db8::2"), true));
+        Expect(new TcpFilterSpec { Destinations = ["0.0.0.0/0"] },
+            (V4("192.0.2.99", "198.51.100.2"), true),
+            (V6("2001:db8::1", "2001:db8::2"), false));
     }
 
     [Fact]
