@@ -1,0 +1,125 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Vigil.Core.Pipeline;
+using Vigil.Wire;
+
+namespace Vigil.Outputs;
+
+/// <summary>Where packets went: the kernel's counters (summed over CPUs, indexed by
+/// <see cref="TcpStat"/>) and the user-space pipeline's, as a short table and as one JSON object,
+/// with the accounting identities checked:
+/// <list type="bullet">
+/// <item>packets = seen + not_tcp + malformed (kernel)</item>
+/// <item>seen = filtered + sampled + emitted + ring_full + aggregated (kernel)</item>
+/// <item>received = decoded + malformed (user, when given)</item>
+/// </list>
+/// Counters read while traffic flows are not one atomic snapshot (each CPU's slot is read in turn,
+/// and a packet bumps "packets" before its outcome), so a live read can be off by the packets in
+/// flight; read after the hook is detached, the identities hold exactly.</summary>
+public sealed class StatsReport
+{
+    /// <summary>JSON names of the kernel counters, in the order they are written.</summary>
+    public static readonly (string Name, TcpStat Stat, string Meaning)[] KernelCounters =
+    [
+        ("packets", TcpStat.Packets, "hook invocations"),
+        ("seen", TcpStat.Seen, "well-formed TCP segments"),
+        ("not_tcp", TcpStat.NotTcp, "not IPv4/IPv6 TCP"),
+        ("malformed", TcpStat.Malformed, "bad headers, later fragments"),
+        ("filtered", TcpStat.Filtered, "rejected by a filter"),
+        ("sampled", TcpStat.Sampled, "skipped by --sample"),
+        ("emitted", TcpStat.Emitted, "sent to user space"),
+        ("ring_full", TcpStat.RingFull, "lost: ring buffer full"),
+        ("aggregated", TcpStat.Aggregated, "counted in flows only"),
+        ("flow_full", TcpStat.FlowFull, "flow map update failed"),
+    ];
+
+    private readonly ulong[] _kernel;
+    private readonly (string Name, long Value)[]? _user;
+
+    /// <param name="kernel">Counters indexed by <see cref="TcpStat"/>, at least <see cref="TcpStat.Count"/> long.</param>
+    /// <param name="user">The pipeline's counters, or null when there is no event path (--flows).</param>
+    public StatsReport(ulong[] kernel, PipelineCounters? user = null)
+    {
+        if (kernel.Length < (int)TcpStat.Count)
+            throw new ArgumentException($"expected {(int)TcpStat.Count} kernel counters, got {kernel.Length}", nameof(kernel));
+        _kernel = kernel;
+        _user = user?.Snapshot();
+    }
+
+    public ulong this[TcpStat stat] => _kernel[(int)stat];
+
+    public bool PacketsBalance => this[TcpStat.Packets] == this[TcpStat.Seen] + this[TcpStat.NotTcp] + this[TcpStat.Malformed];
+
+    public bool SeenBalances => this[TcpStat.Seen] == this[TcpStat.Filtered] + this[TcpStat.Sampled] + this[TcpStat.Emitted]
+        + this[TcpStat.RingFull] + this[TcpStat.Aggregated];
+
+    public bool UserBalances => _user is null || User("received") == User("decoded") + User("malformed");
+
+    /// <summary>True when every identity above holds.</summary>
+    public bool InvariantsHold() => PacketsBalance && SeenBalances && UserBalances;
+
+    /// <summary>One sentence per identity that does not hold, with the numbers.</summary>
+    public IReadOnlyList<string> Violations()
+    {
+        var list = new List<string>();
+        var c = CultureInfo.InvariantCulture;
+        if (!PacketsBalance)
+            list.Add(string.Create(c, $"packets {this[TcpStat.Packets]} != seen {this[TcpStat.Seen]} + not_tcp {this[TcpStat.NotTcp]} + malformed {this[TcpStat.Malformed]}"));
+        if (!SeenBalances)
+            list.Add(string.Create(c, $"seen {this[TcpStat.Seen]} != filtered {this[TcpStat.Filtered]} + sampled {this[TcpStat.Sampled]} + emitted {this[TcpStat.Emitted]} + ring_full {this[TcpStat.RingFull]} + aggregated {this[TcpStat.Aggregated]}"));
+        if (!UserBalances)
+            list.Add(string.Create(c, $"received {User("received")} != decoded {User("decoded")} + malformed {User("malformed")}"));
+        return list;
+    }
+
+    private long User(string name)
+    {
+        foreach (var (n, v) in _user!) if (n == name) return v;
+        return 0;
+    }
+
+    /// <summary>A short table for people, kernel then user, then the identities.</summary>
+    public void WriteTable(TextWriter output)
+    {
+        var sb = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        sb.Append("kernel\n");
+        foreach (var (name, stat, meaning) in KernelCounters)
+            sb.Append(c, $"  {name,-14}{this[stat],14}  {meaning}\n");
+        if (_user is not null)
+        {
+            sb.Append("user\n");
+            foreach (var (name, value) in _user)
+                sb.Append(c, $"  {name,-14}{value,14}\n");
+        }
+        sb.Append(InvariantsHold() ? "invariants hold\n" : "invariants DO NOT hold:\n");
+        foreach (var v in Violations()) sb.Append("  ").Append(v).Append('\n');
+        output.Write(sb.ToString());
+    }
+
+    /// <summary>{"kernel":{…},"user":{…}|null,"invariant_holds":bool} on one line, no newline.</summary>
+    public void WriteJson(Utf8JsonWriter json)
+    {
+        json.WriteStartObject();
+        json.WriteStartObject("kernel");
+        foreach (var (name, stat, _) in KernelCounters) json.WriteNumber(name, this[stat]);
+        json.WriteEndObject();
+        if (_user is null) json.WriteNull("user");
+        else
+        {
+            json.WriteStartObject("user");
+            foreach (var (name, value) in _user) json.WriteNumber(name, value);
+            json.WriteEndObject();
+        }
+        json.WriteBoolean("invariant_holds", InvariantsHold());
+        json.WriteEndObject();
+    }
+
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream)) WriteJson(json);
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+}
