@@ -79,7 +79,18 @@ public sealed class StatsReport
         return 0;
     }
 
-    /// <summary>A short table for people, kernel then user, then the identities.</summary>
+    private static readonly Dictionary<string, string> UserMeanings = new()
+    {
+        ["received"] = "records read from the ring",
+        ["decoded"] = "valid packet events",
+        ["malformed"] = "records rejected (short, bad version, unknown kind)",
+        ["unknown_kind"] = "of which: unknown kind",
+        ["dropped_queue"] = "lost: outputs too slow",
+        ["written"] = "handed to the outputs",
+    };
+
+    /// <summary>A short table for people: kernel counters, user counters, then each identity with
+    /// "ok" or the numbers that do not add up.</summary>
     public void WriteTable(TextWriter output)
     {
         var sb = new StringBuilder();
@@ -91,12 +102,21 @@ public sealed class StatsReport
         {
             sb.Append("user\n");
             foreach (var (name, value) in _user)
-                sb.Append(c, $"  {name,-14}{value,14}\n");
+                sb.Append(string.Create(c, $"  {name,-14}{value,14}  {UserMeanings.GetValueOrDefault(name, "")}").TrimEnd()).Append('\n');
         }
-        sb.Append(InvariantsHold() ? "invariants hold\n" : "invariants DO NOT hold:\n");
-        foreach (var v in Violations()) sb.Append("  ").Append(v).Append('\n');
+        sb.Append("checks\n");
+        Check(sb, "packets = seen + not_tcp + malformed", PacketsBalance,
+            $"{this[TcpStat.Packets]} != {this[TcpStat.Seen]} + {this[TcpStat.NotTcp]} + {this[TcpStat.Malformed]}");
+        Check(sb, "seen = filtered + sampled + emitted + ring_full + aggregated", SeenBalances,
+            $"{this[TcpStat.Seen]} != {this[TcpStat.Filtered]} + {this[TcpStat.Sampled]} + {this[TcpStat.Emitted]} + {this[TcpStat.RingFull]} + {this[TcpStat.Aggregated]}");
+        if (_user is not null)
+            Check(sb, "received = decoded + malformed", UserBalances,
+                $"{User("received")} != {User("decoded")} + {User("malformed")}");
         output.Write(sb.ToString());
     }
+
+    private static void Check(StringBuilder sb, string identity, bool holds, FormattableString numbers) =>
+        sb.Append("  ").Append(identity.PadRight(62)).Append(holds ? "ok" : "BROKEN: " + numbers.ToString(CultureInfo.InvariantCulture)).Append('\n');
 
     /// <summary>{"kernel":{…},"user":{…}|null,"invariant_holds":bool} on one line, no newline.</summary>
     public void WriteJson(Utf8JsonWriter json)
