@@ -136,6 +136,23 @@ public sealed class StatsReport
         json.WriteEndObject();
     }
 
+    /// <summary>The JSON object on one line of its own.</summary>
+    public void WriteJsonLine(TextWriter output)
+    {
+        output.Write(ToJson());
+        output.Write('\n');
+    }
+
+    /// <summary>What the CLI prints to stderr: the table for people, then the same numbers as one JSON
+    /// line starting with <c>{"kernel"</c> for scripts (take the last such line).</summary>
+    public static void WriteText(TextWriter output, ulong[] kernel, PipelineCounters? user)
+    {
+        var report = new StatsReport(kernel, user);
+        report.WriteTable(output);
+        report.WriteJsonLine(output);
+        output.Flush();
+    }
+
     public string ToJson()
     {
         using var stream = new MemoryStream();

@@ -36,6 +36,18 @@ public class FlowTopViewTests
     }
 
     [Fact]
+    public void TheCliOverloadRendersTheSame()
+    {
+        ulong now = 1_000_000 * S;
+        var a = new StringWriter();
+        var b = new StringWriter();
+        FlowTopView.Render(a, Flows(now), sortByBytes: true, top: 2, nowNs: now);
+        FlowTopView.Render(b, Flows(now), now, FlowSort.Bytes, top: 2);
+        Assert.Equal(b.ToString(), a.ToString());
+        Assert.Equal(4, a.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // summary, header, 2 rows
+    }
+
+    [Fact]
     public void SortsDescendingWithTiesBrokenByTheOtherCount()
     {
         ulong now = 1_000_000 * S;

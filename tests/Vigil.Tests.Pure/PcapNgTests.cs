@@ -123,6 +123,27 @@ public class PcapNgTests
     }
 
     [Fact]
+    public void DisposingAfterTheCallerClosedTheFileIsHarmless()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vigil-h-outputs-{Environment.ProcessId}-{Guid.NewGuid():N}.pcapng");
+        try
+        {
+            var file = new FileStream(path, FileMode.Create, FileAccess.Write);
+            var sink = new TcpPcapSink(file, Samples.Time, Samples.Names());
+            var (p, cap) = SinkInput()[0];
+            sink.Write(in p, cap);
+            sink.Flush();
+            file.Dispose(); // the CLI may dispose the file before the sink
+            sink.Dispose();
+            Assert.Single(PcapNgReader.Read(File.ReadAllBytes(path)).Packets);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void EthernetHeaderLengthCountsVlanTags()
     {
         var frame = Samples.EthernetIPv4Tcp("192.0.2.1", "192.0.2.2", 1, 2, 3, 4, TcpFlags.Syn, 0);

@@ -100,6 +100,17 @@ public class StatsReportTests
     }
 
     [Fact]
+    public void TextForTheCliEndsWithTheJsonLine()
+    {
+        var writer = new StringWriter();
+        StatsReport.WriteText(writer, Balanced(), User());
+        var lines = writer.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("kernel", lines[0]);
+        Assert.Equal(new StatsReport(Balanced(), User()).ToJson(), lines[^1]);
+        Assert.StartsWith("{\"kernel\"", lines[^1]);
+    }
+
+    [Fact]
     public void RejectsShortCounterArrays() =>
         Assert.Throws<ArgumentException>(() => new StatsReport(new ulong[3]));
 }

@@ -100,10 +100,12 @@ public sealed class PcapNgWriter : IDisposable
 
     public void Flush() => _output.Flush();
 
+    /// <summary>Disposing an owned stream flushes it; not flushing first keeps this safe when the
+    /// caller has already disposed that stream itself.</summary>
     public void Dispose()
     {
-        _output.Flush();
-        if (!_leaveOpen) _output.Dispose();
+        if (_leaveOpen) _output.Flush();
+        else _output.Dispose();
     }
 
     /// <summary>Starts a block: type, and room for the total length (written by Finish).</summary>

@@ -69,6 +69,10 @@ public static class FlowTopView
         }
     }
 
+    /// <summary>The CLI's form: <paramref name="sortByBytes"/> false sorts by packets.</summary>
+    public static void Render(TextWriter output, IReadOnlyList<(FlowKey Key, FlowValue Value)> flows, bool sortByBytes, int top, ulong nowNs) =>
+        Render(output, flows, nowNs, sortByBytes ? FlowSort.Bytes : FlowSort.Packets, top);
+
     /// <summary>Descending by the chosen count, then by the other count, then most recent first,
     /// then by key bytes: equal inputs always render in the same order.</summary>
     public static (FlowKey Key, FlowValue Value)[] Sorted(IReadOnlyList<(FlowKey Key, FlowValue Value)> flows, FlowSort sort)
