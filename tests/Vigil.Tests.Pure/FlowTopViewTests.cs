@@ -65,12 +65,4 @@ public class FlowTopViewTests
     [InlineData((3 * 3600 + 25 * 60 + 59) * S, "3h25m")]
     [InlineData((2 * 86400 + 3 * 3600) * S, "2d03h")]
     public void FormatsDurations(ulong ns, string expected) => Assert.Equal(expected, FlowTopView.FormatDuration(ns));
-
-    [Theory]
-    [InlineData(0UL, "0")]
-    [InlineData(1023UL, "1023")]
-    [InlineData(1536UL, "1.5K")]
-    [InlineData(50_000_000UL, "47.7M")]
-    [InlineData(5UL << 40, "5.0T")]
-    public void FormatsBytes(ulong bytes, string expected) => Assert.Equal(expected, FlowTopView.FormatBytes(bytes));
 }

@@ -17,7 +17,7 @@ public enum FlowSort { Packets, Bytes }
 public static class FlowTopView
 {
     public const int PacketsWidth = 10;
-    public const int BytesWidth = 7;
+    public const int BytesWidth = 12;
     public const int FlagsWidth = TcpFlagText.MaxCompactLength;
     public const int SeqWidth = 10;
     public const int DurationWidth = 6;
@@ -33,7 +33,7 @@ public static class FlowTopView
         ulong packets = 0, bytes = 0;
         foreach (var (_, v) in flows) { packets += v.Packets; bytes += v.Bytes; }
         output.Write(string.Create(CultureInfo.InvariantCulture,
-            $"flows: {flows.Count}  packets: {packets}  bytes: {FormatBytes(bytes)}  showing top {shown} by {(sort == FlowSort.Packets ? "packets" : "bytes")}\n"));
+            $"flows: {flows.Count}  packets: {packets}  bytes: {bytes}  showing top {shown} by {(sort == FlowSort.Packets ? "packets" : "bytes")}\n"));
 
         Span<char> buffer = stackalloc char[256 + 2 * AddressText.MaxEndpointLength];
         var line = new LineBuilder(buffer);
@@ -59,7 +59,7 @@ public static class FlowTopView
             line.Append("<- ");
             line.Left(field[..AddressText.FormatEndpoint(in remote, key.Rport, field)], endpointWidth);
             line.Right(value.Packets, PacketsWidth);
-            line.Right(FormatBytes(value.Bytes), BytesWidth);
+            line.Right(value.Bytes, BytesWidth); // exact: scripts and tests compare it with other counts
             line.Left(field[..TcpFlagText.Compact((TcpFlags)(byte)value.FlagsSeen, field)], FlagsWidth);
             line.Right(value.LastSeq, SeqWidth);
             line.Right(FormatDuration(Since(nowNs, value.FirstNs)), DurationWidth);
@@ -89,16 +89,6 @@ public static class FlowTopView
             return c;
         });
         return rows;
-    }
-
-    /// <summary>"512", "1.5K", "12.3M", "4.0G": binary multiples (K = 1024).</summary>
-    public static string FormatBytes(ulong bytes)
-    {
-        if (bytes < 1024) return bytes.ToString(CultureInfo.InvariantCulture);
-        double v = bytes;
-        int unit = -1;
-        do { v /= 1024; unit++; } while (v >= 1024 && unit < 4);
-        return v.ToString("0.0", CultureInfo.InvariantCulture) + "KMGTP"[unit];
     }
 
     /// <summary>"850ms", "12.3s", "4m05s", "3h25m", "2d03h".</summary>
