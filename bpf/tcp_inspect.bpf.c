@@ -83,6 +83,7 @@ struct {
 } vigil_tcp_dst SEC(".maps");
 
 #define AF_INET 2
+#define TC_ACT_UNSPEC (-1)
 #define IPPROTO_HOPOPTS 0
 #define IPPROTO_ROUTING 43
 #define IPPROTO_FRAGMENT 44
@@ -486,7 +487,7 @@ static __always_inline void account_parse(struct vigil_tcp_counters *c, int r)
 
 /* ---- Hooks ---- */
 
-/* TC ingress: sees the Ethernet frame; never changes the verdict. */
+/* TC ingress: sees the Ethernet frame; never changes the verdict or stops the chain. */
 SEC("tc")
 int vigil_tcp_tc(struct __sk_buff *skb)
 {
@@ -520,7 +521,9 @@ out:
 	account_parse(c, r);
 	if (r == PARSE_TCP)
 		handle(c, skb, VIGIL_TCP_HOOK_TC, &p, skb->ingress_ifindex, CFG.netns_ino);
-	return 0; /* TC_ACT_OK: observe only */
+	/* TC_ACT_UNSPEC (= TCX_NEXT): observe only. TC_ACT_OK would end the filter chain and hide
+	 * the packet from every program attached after this one (other tools, other Vigils). */
+	return TC_ACT_UNSPEC;
 }
 
 /* cgroup_skb ingress: sees the IP packet after the socket lookup; always allows. */

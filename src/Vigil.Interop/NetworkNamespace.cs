@@ -10,7 +10,7 @@ public static partial class NetworkNamespace
     /// <summary>Inode number of the calling thread's network namespace.</summary>
     public static uint CurrentInode()
     {
-        var target = File.ResolveLinkTarget("/proc/thread-self/ns/net", false)?.ToString() ?? "";
+        var target = new FileInfo("/proc/thread-self/ns/net").LinkTarget ?? "";
         // "net:[4026531840]"
         int open = target.IndexOf('['), close = target.IndexOf(']');
         return open >= 0 && close > open ? uint.Parse(target.AsSpan(open + 1, close - open - 1)) : 0;

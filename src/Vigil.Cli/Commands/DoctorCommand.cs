@@ -46,7 +46,7 @@ public static class DoctorCommand
         var report = FeatureProber.Run(new ProbeOptions { TimeoutPerProbe = probeTimeout });
         if (output == "json") ProbeReportJson.Write(report, writer);
         else WriteTable(report, writer);
-        return report.TcpAutoHook is not null && report.Leftovers.Count == 0 ? 0 : 1;
+        return report.TcpAutoHook is not null && report.Leftovers.Count == 0 ? ExitCodes.Ok : ExitCodes.Failure;
     }
 
     public static void WriteTable(ProbeReport report, TextWriter w)

@@ -27,6 +27,7 @@ public sealed record TcpWatchSettings
     public TimeSpan? Duration { get; init; }
     public bool PeriodicStats { get; init; }
     public uint RingBytes { get; init; } = 8 << 20;
+    public bool Verbose { get; init; }
 }
 
 /// <summary>One run of `vigil watch tcp`: start the sensor (in the namespace asked for), read the
@@ -47,9 +48,11 @@ public sealed class TcpWatch(TcpWatchSettings settings, TextWriter stdout, TextW
     {
         var filter = TcpFilterCompiler.Compile(settings.Filter);
         LibbpfRuntime.EnsureLoaded();
+        // libbpf's own messages (e.g. each failed attach while auto falls back) only with --verbose:
+        // the start-up line already says which hook was chosen and why others were skipped.
         LibbpfRuntime.Log = (level, message) =>
         {
-            if (level == LibbpfLogLevel.Warning) stderr.WriteLine($"libbpf: {message}");
+            if (settings.Verbose && level <= LibbpfLogLevel.Info) stderr.WriteLine(message);
         };
 
         var options = new TcpSensorOptions

@@ -32,12 +32,13 @@ public static class WatchTcpCommand
         var count = new Option<long?>("--count", "-c") { Description = "stop after N packets" };
         var duration = new Option<string?>("--duration", "-d") { Description = "stop after this long (e.g. 10s, 2m)" };
         var stats = new Option<bool>("--stats") { Description = "print loss counters every second (always printed on exit)" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "also print libbpf's messages" };
         var ringMiB = new Option<uint>("--ring-mib") { Description = "ring buffer size in MiB (power of two)", DefaultValueFactory = _ => 8 };
 
         var cmd = new Command("tcp", "Inspect incoming TCP packets (IPv4 and IPv6) with their owning process")
         {
             hook, iface, netns, cgroup, port, src, dst, flags, v4, v6, sample, flows, sort, top, output, pcap, snaplen,
-            count, duration, stats, ringMiB,
+            count, duration, stats, ringMiB, verbose,
         };
         cmd.SetAction((ParseResult r, CancellationToken ct) =>
         {
@@ -69,6 +70,7 @@ public static class WatchTcpCommand
                     Duration = r.GetValue(duration) is { } d ? DurationParser.Parse(d) : null,
                     PeriodicStats = r.GetValue(stats),
                     RingBytes = checked(r.GetValue(ringMiB) * 1024 * 1024),
+                    Verbose = r.GetValue(verbose),
                 };
                 if (settings.Count is <= 0) throw new Core.UsageException("--count must be positive");
                 return Task.FromResult(new TcpWatch(settings, Console.Out, Console.Error).Run(ct));

@@ -102,7 +102,7 @@ public static class ExistingSocketOwners
             foreach (var fd in fds)
             {
                 string? target;
-                try { target = File.ResolveLinkTarget(fd, false)?.ToString(); }
+                try { target = new FileInfo(fd).LinkTarget; } // raw text, e.g. "socket:[1234]"
                 catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
                 if (target is null || !target.StartsWith("socket:[", StringComparison.Ordinal)) continue;
                 if (!ulong.TryParse(target.AsSpan(8, target.Length - 9), out var inode) || !wanted.Contains(inode)) continue;

@@ -48,7 +48,7 @@ public class WatchTcpEndToEndTests
             var expected = oracle.Stop();
             vigil.Stop();
             Assert.Equal(0, vigil.ExitCode);
-            Assert.True(expected.Count >= 30, $"oracle saw only {expected.Count} segments");
+            Assert.True(expected.Count >= 20, $"oracle saw only {expected.Count} segments");
             Assert.Contains(expected, s => s.Dst == net.ServerV6);
             AssertSameSegments(expected, vigil.Events.Select(Segment.FromVigilJson), "JSON events");
             AssertCountersAddUp(vigil);

@@ -61,7 +61,7 @@ public class EventFieldTests
         var ip = new Ipv4Spec { DontFragment = true };
         var frame = Packet.Ipv4Tcp(ip, Segment);
         var outcome = h.Run(frame);
-        Assert.Equal(0u, outcome.ReturnValue); // TC_ACT_OK: observe only
+        Assert.Equal(unchecked((uint)-1), outcome.ReturnValue); // TC_ACT_UNSPEC: observe, let the rest of the chain run
         AssertMatches(outcome.SingleEvent(), frame, ip.Source, ip.Destination, Segment, ip.HeaderLength + Segment.HeaderLength + Segment.Payload.Length, 4, spec);
     }
 

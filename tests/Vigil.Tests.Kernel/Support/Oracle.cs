@@ -9,8 +9,9 @@ public sealed class Oracle : IDisposable
     public Oracle(string ns, string iface)
     {
         File = Path.Combine(Path.GetTempPath(), $"vigil-oracle-{Environment.ProcessId}-{Guid.NewGuid():N}.pcap");
-        // -Q in: incoming only, as Vigil's ingress hook sees; -U: write each packet at once.
-        _proc = TestNetwork.StartIn(ns, "tcpdump", "-i", iface, "-Q", "in", "-U", "-n", "-w", File, "tcp");
+        // -Q in: incoming only, as Vigil's ingress hook sees. --immediate-mode: without it libpcap
+        // holds packets in a TPACKET_V3 block for up to a second and SIGINT discards them; -U: write each at once.
+        _proc = TestNetwork.StartIn(ns, "tcpdump", "-i", iface, "-Q", "in", "--immediate-mode", "-U", "-n", "-w", File, "tcp");
         _proc.WaitFor("listening on", TimeSpan.FromSeconds(15));
     }
 
