@@ -118,7 +118,9 @@ public sealed class TcpWatch(TcpWatchSettings settings, TextWriter stdout, TextW
         {
             if (settings.Output == "json")
             {
-                stdoutStream = new BufferedStream(Console.OpenStandardOutput(), 1 << 16);
+                // fd 1 as a FileStream, not Console.OpenStandardOutput(): the console stream ignores
+                // EPIPE, so `vigil … | head` would never learn that its reader is gone.
+                stdoutStream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1 << 16);
                 sinks.Add(new TcpJsonSink(stdoutStream, time, names));
             }
             else
@@ -138,6 +140,8 @@ public sealed class TcpWatch(TcpWatchSettings settings, TextWriter stdout, TextW
                 pipeline.StopAfter(n);
                 pipeline.LimitReached += stop.Cancel;
             }
+            // A closed stdout (`vigil … | head`) ends the run quietly, as it does for tcpdump.
+            pipeline.SinkFailed += _ => stop.Cancel();
             var reader = sensor.Reader;
             var handler = new PublishHandler(pipeline);
             var statsEvery = Stopwatch.StartNew();
@@ -152,14 +156,15 @@ public sealed class TcpWatch(TcpWatchSettings settings, TextWriter stdout, TextW
             }
             if (reader.Drain(ref handler) > 0) pipeline.EndBatch(); // what was already in the ring
             pipeline.Complete();
-            stdoutStream?.Flush();
+            if (pipeline.Failure is null) stdoutStream?.Flush();
             StatsReport.WriteText(stderr, sensor.ReadCounters(), pipeline.Counters);
             return ExitCodes.Ok;
         }
         finally
         {
             foreach (var d in disposables) d.Dispose();
-            stdoutStream?.Dispose();
+            try { stdoutStream?.Dispose(); }
+            catch (IOException) { } // stdout already closed by the reader
         }
     }
 

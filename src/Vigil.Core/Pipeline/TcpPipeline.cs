@@ -24,6 +24,13 @@ public sealed class TcpPipeline : IDisposable
     /// <summary>Raised on the consumer thread once <see cref="StopAfter"/> packets were written.</summary>
     public event Action? LimitReached;
 
+    /// <summary>Raised on the consumer thread when a sink fails (e.g. stdout closed by `| head`);
+    /// the pipeline then stops writing and keeps counting what it drops.</summary>
+    public event Action<Exception>? SinkFailed;
+
+    /// <summary>The sink failure that stopped output, if any.</summary>
+    public Exception? Failure { get; private set; }
+
     public TcpPipeline(IReadOnlyList<ITcpPacketSink> sinks, int capacity = 8192)
     {
         if (capacity <= 0 || (capacity & (capacity - 1)) != 0) throw new ArgumentException("capacity must be a power of two");
@@ -86,17 +93,44 @@ public sealed class TcpPipeline : IDisposable
             while (_tail < head)
             {
                 int slot = (int)(_tail & _mask);
-                if (Counters.Written < _limit)
+                if (Counters.Written < _limit && Failure is null)
                 {
                     var cap = _captures.AsSpan(slot * WireConstants.TcpMaxSnaplen, _packets[slot].CapturedLength);
-                    foreach (var sink in _sinks) sink.Write(in _packets[slot], cap);
-                    if (Interlocked.Increment(ref Counters.Written) == _limit) LimitReached?.Invoke();
+                    if (TryWrite(in _packets[slot], cap) && Interlocked.Increment(ref Counters.Written) == _limit)
+                        LimitReached?.Invoke();
                 }
+                else if (Failure is not null)
+                    Interlocked.Increment(ref Counters.DroppedQueue);
                 Volatile.Write(ref _tail, _tail + 1);
             }
-            foreach (var sink in _sinks) sink.Flush();
+            if (Failure is null)
+            {
+                try { foreach (var sink in _sinks) sink.Flush(); }
+                catch (IOException e) { Fail(e); }
+            }
             if (token.IsCancellationRequested && Volatile.Read(ref _head) == _tail) return;
         }
+    }
+
+    private bool TryWrite(in TcpPacket packet, ReadOnlySpan<byte> captured)
+    {
+        try
+        {
+            foreach (var sink in _sinks) sink.Write(in packet, captured);
+            return true;
+        }
+        catch (IOException e)
+        {
+            Fail(e);
+            Interlocked.Increment(ref Counters.DroppedQueue);
+            return false;
+        }
+    }
+
+    private void Fail(Exception e)
+    {
+        Failure = e;
+        SinkFailed?.Invoke(e);
     }
 
     /// <summary>Writes what is queued, then stops the consumer.</summary>

@@ -18,6 +18,7 @@ public class PrivilegeAndHookTests
             foreach (var f in Directory.EnumerateFiles(src))
                 File.Copy(f, Path.Combine(dst, Path.GetFileName(f)), overwrite: true);
             File.SetUnixFileMode(dst, (UnixFileMode)0x1ED);
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dst, recursive: true);
         }
         return Path.Combine(dst, "vigil");
     }

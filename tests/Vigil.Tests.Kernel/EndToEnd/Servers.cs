@@ -18,6 +18,7 @@ public static class Servers
         File.WriteAllText(Path.Combine(dir, "index.html"), "<p>vigil</p>\n");
         File.WriteAllBytes(Path.Combine(dir, "big.bin"), Enumerable.Range(0, 256 * 1024).Select(i => (byte)i).ToArray());
         File.SetUnixFileMode(dir, (UnixFileMode)0x1ED); // 0755: readable by the unprivileged server
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dir, recursive: true);
         return dir;
     }
 

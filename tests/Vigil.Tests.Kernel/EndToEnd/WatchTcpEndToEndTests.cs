@@ -172,6 +172,29 @@ public class WatchTcpEndToEndTests
     }
 
     [Fact]
+    public void ClosedStdoutEndsTheRunQuietly()
+    {
+        using var net = new TestNetwork();
+        int port = Servers.NextPort();
+        using var http = Servers.Http(net.Server, port);
+        // As `vigil watch tcp -o json | head -n 2`: once head exits, vigil must stop by itself, exit 0, no stack trace.
+        var script = $"ip netns exec {net.Server} '{Repo.Vigil}' watch tcp -o json --iface {Iface} | head -n 2 >/dev/null; echo \"vigil-exit=${{PIPESTATUS[0]}}\"";
+        using var proc = Proc.Start("/bin/bash", ["-c", script]);
+        proc.WaitFor(VigilRun.Ready, TimeSpan.FromSeconds(30));
+        // Like tcpdump, vigil learns that the pipe is closed at its next write: keep packets coming (bounded).
+        for (int i = 0; i < 40 && !proc.Process.HasExited; i++)
+        {
+            Servers.Curl(net.Client, $"http://{net.ServerV4}:{port}/index.html");
+            Thread.Sleep(100);
+        }
+        Assert.True(proc.Process.WaitForExit(TimeSpan.FromSeconds(15)), "vigil kept running after its reader went away");
+        proc.Process.WaitForExit();
+        Assert.Contains("vigil-exit=0", proc.Stdout);
+        Assert.DoesNotContain("Unhandled exception", proc.Stderr);
+        Assert.DoesNotContain("   at ", proc.Stderr);
+    }
+
+    [Fact]
     public void FlowsViewShowsPerFlowTotalsAggregatedInTheKernel()
     {
         using var net = new TestNetwork();
