@@ -57,6 +57,7 @@ public sealed class TcpInspectSensor : IDisposable
     /// Attaching TC acts on the calling thread's network namespace.</summary>
     public static TcpInspectSensor Start(TcpSensorOptions options)
     {
+        KernelBtf.Require();
         if (options.Hook != TcpHookChoice.Auto)
             return StartOn(ToHook(options.Hook), options);
 
