@@ -72,7 +72,8 @@ public sealed class TcpInspectSensor : IDisposable
             }
             catch (BpfException e) when (hook != Chain[^1])
             {
-                skipped.Add($"{HookName(hook)}: {FirstLine(e.Message)}");
+                // A "not supported" carries its reason in the hint; anything else in its first line.
+                skipped.Add($"{HookName(hook)}: {(e is BpfNotSupportedException && e.Hint is { } why ? why : FirstLine(e.Message))}");
             }
         }
         throw new InvalidOperationException("unreachable");
@@ -148,8 +149,8 @@ public sealed class TcpInspectSensor : IDisposable
             }
             catch (BpfException e) when (hook is TcpHook.Fentry && e.Errno is Errno.EPERM or Errno.EINVAL or Errno.ENOTSUPP or Errno.ENOENT)
             {
-                throw new BpfNotSupportedException("fentry (BPF trampolines)", "5.5",
-                    "loading fentry programs", e.Errno, "fentry programs do not load here (kernel lockdown, no BTF for tcp_v4_rcv, or no trampoline support)");
+                throw new BpfNotSupportedException("fentry (BPF trampolines)", "5.5", "loading fentry programs", e.Errno,
+                    $"fentry programs do not load ({Errno.Name(e.Errno)}: kernel lockdown, no BTF for tcp_v4_rcv, or no trampolines)");
             }
             sensor.FillFilters(options);
             if (!options.LoadOnly) sensor.Attach(options, tcTargets);
@@ -188,7 +189,7 @@ public sealed class TcpInspectSensor : IDisposable
         switch (Hook)
         {
             case TcpHook.Kprobe:
-                AttachKernel(p => p.AttachKprobe(p.Name.EndsWith("v4") ? "tcp_v4_rcv" : "tcp_v6_rcv"), "kprobes", "4.1");
+                AttachKernel(p => p.AttachKprobe(Target(p)), "kprobes", "4.1");
                 AttachedTo = "tcp_v4_rcv, tcp_v6_rcv (kprobe)";
                 break;
             case TcpHook.Fentry:
@@ -219,6 +220,8 @@ public sealed class TcpInspectSensor : IDisposable
         }
     }
 
+    private static string Target(BpfProgram p) => p.Name.EndsWith("v4", StringComparison.Ordinal) ? "tcp_v4_rcv" : "tcp_v6_rcv";
+
     private void AttachKernel(Func<BpfProgram, BpfLink> attach, string feature, string minKernel)
     {
         foreach (var name in ProgramsOf(Hook))
@@ -227,8 +230,9 @@ public sealed class TcpInspectSensor : IDisposable
             try { _attachments.Add(attach(prog)); }
             catch (BpfException e) when (e is not BpfPermissionException || Hook == TcpHook.Kprobe)
             {
+                // ENOENT from a kprobe: no kprobe PMU (CONFIG_KPROBES off) or the symbol is not probeable.
                 throw new BpfNotSupportedException(feature, minKernel, $"attaching {name}", e.Errno,
-                    $"{feature} unavailable: {FirstLine(e.Message)}");
+                    $"{feature} unavailable (attaching to {Target(prog)} failed with {Errno.Name(e.Errno)})");
             }
         }
     }
