@@ -42,5 +42,5 @@ public static class Cgroups
     }
 
     internal static ulong StatInode(string path) =>
-        stat(path, out var st) == 0 ? st.Ino : throw Errno.FromErrno($"stat {path}", System.Runtime.InteropServices.Marshal.GetLastSystemError());
+        stat(path, out var st) == 0 ? st.Ino : throw new IOException($"stat {path}: {Errno.Describe(System.Runtime.InteropServices.Marshal.GetLastSystemError())}");
 }

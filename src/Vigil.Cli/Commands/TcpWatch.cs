@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Vigil.Core.Enrichment;
 using Vigil.Core.Naming;
 using Vigil.Core.Pipeline;
 using Vigil.Core.Tcp;
@@ -73,7 +74,7 @@ public sealed class TcpWatch(TcpWatchSettings settings, TextWriter stdout, TextW
             int n = 0;
             try
             {
-                foreach (var e in ExistingSocketOwners.Read(s.Config.NetnsIno))
+                foreach (var e in ExistingSocketOwners.Read(s.Config.NetnsIno, Cgroups.FindV2Mount(), Cgroups.IdOf))
                     if (s.SeedOwner(e.Key, e.Owner)) n++;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or BpfException)
