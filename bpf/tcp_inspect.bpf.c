@@ -369,7 +369,44 @@ static __always_inline __u64 flow_update(struct vigil_tcp_counters *c, const str
 	return 0;
 }
 
-static __always_inline void lookup_owner(struct vigil_owner *dst, const struct pkt *p, __u32 netns)
+/* The SYN-ACK answering a connect() arrives while the socket is in SYN_SENT, before its tuple is
+ * in vigil_tcp_owners: find the socket itself and its owner by cookie in vigil_tcp_pending. */
+static __always_inline struct vigil_owner *connecting_owner(void *skb, __u8 hook, const struct pkt *p)
+{
+	__u64 cookie = 0;
+
+	if (hook == VIGIL_TCP_HOOK_CGROUP) {
+		/* cgroup_skb ingress runs after the socket lookup: skb->sk is the receiving socket. */
+		cookie = bpf_get_socket_cookie((struct __sk_buff *)skb);
+	} else if (hook == VIGIL_TCP_HOOK_TC) {
+		struct bpf_sock_tuple t = {};
+		__u32 len;
+		if (p->family == 4) {
+			__builtin_memcpy(&t.ipv4.saddr, p->saddr + 12, 4);
+			__builtin_memcpy(&t.ipv4.daddr, p->daddr + 12, 4);
+			t.ipv4.sport = bpf_htons(p->sport);
+			t.ipv4.dport = bpf_htons(p->dport);
+			len = sizeof(t.ipv4);
+		} else {
+			__builtin_memcpy(t.ipv6.saddr, p->saddr, 16);
+			__builtin_memcpy(t.ipv6.daddr, p->daddr, 16);
+			t.ipv6.sport = bpf_htons(p->sport);
+			t.ipv6.dport = bpf_htons(p->dport);
+			len = sizeof(t.ipv6);
+		}
+		struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
+		if (!sk)
+			return NULL;
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		/* The tracker asked for this socket's cookie at SYN_SENT, so the kernel has set it. */
+		if (tp)
+			cookie = tp->inet_conn.icsk_inet.sk.__sk_common.skc_cookie.counter;
+		bpf_sk_release(sk);
+	}
+	return cookie ? bpf_map_lookup_elem(&vigil_tcp_pending, &cookie) : NULL;
+}
+
+static __always_inline void lookup_owner(struct vigil_owner *dst, void *skb, __u8 hook, const struct pkt *p, __u32 netns)
 {
 	struct vigil_flow_key key = {};
 	struct vigil_owner *o;
@@ -385,6 +422,8 @@ static __always_inline void lookup_owner(struct vigil_owner *dst, const struct p
 		__builtin_memset(key.laddr, 0, 16);
 		o = bpf_map_lookup_elem(&vigil_tcp_owners, &key); /* wildcard listener */
 	}
+	if (!o && (p->flags & (VIGIL_TCP_SYN | VIGIL_TCP_ACK)) == (VIGIL_TCP_SYN | VIGIL_TCP_ACK))
+		o = connecting_owner(skb, hook, p);
 	if (o)
 		__builtin_memcpy(dst, o, sizeof(*dst));
 }
@@ -443,7 +482,7 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 	/* Written even when nothing is captured: ring memory is reused, not zeroed. */
 	ev->link_type = (hook == VIGIL_TCP_HOOK_TC) ? VIGIL_LINK_ETHERNET : VIGIL_LINK_RAW_IP;
 	__builtin_memset(&ev->owner, 0, sizeof(ev->owner));
-	lookup_owner(&ev->owner, p, netns);
+	lookup_owner(&ev->owner, skb, hook, p, netns);
 
 	if (snap) {
 		__u8 *data = (__u8 *)(ev + 1);

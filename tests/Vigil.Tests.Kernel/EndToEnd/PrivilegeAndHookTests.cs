@@ -78,6 +78,54 @@ public class PrivilegeAndHookTests
         Assert.Empty(r.Stdout);
     }
 
+    [Theory]
+    [InlineData("tc")]
+    [InlineData("cgroup")]
+    public void RepliesToAConnectAreAttributedToTheConnectingProcessFromTheSynAckOn(string hook)
+    {
+        var mount = Vigil.Interop.Cgroups.FindV2Mount() ?? throw new InvalidOperationException("no cgroup v2 mount on this machine");
+        var cgroup = Path.Combine(mount, $"vigil-e2e-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+        Directory.CreateDirectory(cgroup);
+        try
+        {
+            using var net = new TestNetwork();
+            int port = Servers.NextPort();
+            using var http = Servers.Http(net.Server, port);
+            string[] hookArgs = hook == "tc" ? ["--iface", TestNetwork.Interface] : ["--hook", "cgroup", "--cgroup", cgroup];
+            using var vigil = VigilRun.Start(["--netns", net.Client, "--port", $"{port}", .. hookArgs]);
+            int[] clients = new int[2];
+            var urls = new[] { $"http://{net.ServerV4}:{port}/index.html", $"http://[{net.ServerV6}]:{port}/index.html" };
+            for (int i = 0; i < 2; i++)
+            {
+                // The client runs in the test cgroup, so the cgroup hook sees its sockets too.
+                using var curl = Servers.StartIn(net.Client, Path.Combine(cgroup, "cgroup.procs"),
+                    "curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "10", urls[i]);
+                clients[i] = curl.Process.Id;
+                Assert.True(curl.Process.WaitForExit(TimeSpan.FromSeconds(15)), "curl did not finish");
+                Assert.Equal(0, curl.Process.ExitCode);
+            }
+            vigil.Stop();
+
+            var replies = vigil.Events.Where(e => e.GetProperty("sport").GetInt32() == port).ToList();
+            Assert.Equal(2, replies.Count(e => Segment.FromVigilJson(e).Flags == "SYN,ACK"));
+            Assert.All(replies, e =>
+            {
+                Assert.Equal(hook, e.GetProperty("hook").GetString());
+                Assert.Contains(e.GetProperty("pid").GetInt32(), clients);
+                Assert.Equal("curl", e.GetProperty("comm").GetString());
+                Assert.Equal(0, e.GetProperty("uid").GetInt32());
+            });
+        }
+        finally
+        {
+            for (int i = 0; i < 50 && Directory.Exists(cgroup); i++)
+            {
+                try { Directory.Delete(cgroup); }
+                catch (IOException) { Thread.Sleep(100); } // processes still exiting
+            }
+        }
+    }
+
     [Fact]
     public void CgroupHookSeesPacketsForSocketsOfItsCgroupWithTheirOwner()
     {

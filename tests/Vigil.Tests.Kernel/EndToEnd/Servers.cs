@@ -28,17 +28,19 @@ public static class Servers
         var cmd = new List<string>();
         if (asNobody) cmd.AddRange(["setpriv", "--reuid", $"{Nobody}", "--regid", $"{Nobody}", "--clear-groups"]);
         cmd.AddRange(["/usr/bin/python3", "-u", "-m", "http.server", "--bind", "::", "--directory", WebRoot, $"{port}"]);
-        Proc.Running p;
-        if (cgroupProcs is null)
-            p = TestNetwork.StartIn(ns, cmd.ToArray());
-        else
-        {
-            // Join the cgroup first, then enter the namespace: `ip netns exec` remounts /sys and hides cgroup2.
-            var line = string.Join(' ', new[] { "ip", "netns", "exec", ns }.Concat(cmd).Select(a => $"'{a}'"));
-            p = Proc.Start("/bin/sh", ["-c", $"echo $$ > '{cgroupProcs}' && exec {line}"]);
-        }
+        var p = StartIn(ns, cgroupProcs, cmd.ToArray());
         WaitListening(ns, port);
         return p;
+    }
+
+    /// <summary>Starts a command in a namespace, optionally inside a cgroup (given by its cgroup.procs file).
+    /// The cgroup is joined first: `ip netns exec` remounts /sys and hides cgroup2. Every step execs, so the
+    /// returned process id is the command's.</summary>
+    public static Proc.Running StartIn(string ns, string? cgroupProcs, params string[] command)
+    {
+        if (cgroupProcs is null) return TestNetwork.StartIn(ns, command);
+        var line = string.Join(' ', new[] { "ip", "netns", "exec", ns }.Concat(command).Select(a => $"'{a}'"));
+        return Proc.Start("/bin/sh", ["-c", $"echo $$ > '{cgroupProcs}' && exec {line}"]);
     }
 
     /// <summary>netcat (openbsd) listening on IPv4 port, printing what it receives.</summary>
