@@ -26,6 +26,8 @@ public static class SensorHarness
         string iface = args.Require("iface");
         uint snaplen = (uint)args.Int("snaplen", 0);
         int maxSeconds = args.Int("max-seconds", 120);
+        // --flows-only: aggregate in the kernel, emit nothing; isolates the BPF side's cost.
+        bool flowsOnly = args.Get("flows-only", "false") == "true";
 
         using var stop = new ManualResetEventSlim();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Set(); });
@@ -38,7 +40,7 @@ public static class SensorHarness
             {
                 Hook = TcpHookChoice.Tc,
                 Interfaces = [iface],
-                Config = new TcpConfig { Families = 3, WakeupBytes = 64 * 1024, Snaplen = snaplen },
+                Config = new TcpConfig { Families = 3, WakeupBytes = 64 * 1024, Snaplen = snaplen, FlowsOnly = (byte)(flowsOnly ? 1 : 0) },
             };
             using var sensor = TcpInspectSensor.Start(options);
             using var sink = new BenchJsonSink(Stream.Null, sensor.InterfaceNames);
@@ -63,7 +65,7 @@ public static class SensorHarness
             Console.WriteLine(
                 $"RESULT kind=sensor seconds={clock.Elapsed.TotalSeconds:F2} cpu_seconds={cpu.TotalSeconds:F2} " +
                 $"packets={kernel[(int)TcpStat.Packets]} seen={kernel[(int)TcpStat.Seen]} not_tcp={kernel[(int)TcpStat.NotTcp]} " +
-                $"malformed={kernel[(int)TcpStat.Malformed]} emitted={kernel[(int)TcpStat.Emitted]} ring_full={kernel[(int)TcpStat.RingFull]} " +
+                $"malformed={kernel[(int)TcpStat.Malformed]} aggregated={kernel[(int)TcpStat.Aggregated]} emitted={kernel[(int)TcpStat.Emitted]} ring_full={kernel[(int)TcpStat.RingFull]} " +
                 $"received={user.Received} decoded={user.Decoded} user_malformed={user.Malformed} dropped_queue={user.DroppedQueue} " +
                 $"written={user.Written} json_bytes={sink.Bytes}");
             return 0;

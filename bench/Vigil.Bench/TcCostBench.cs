@@ -10,10 +10,15 @@ public static class TcCostBench
 {
     private sealed record Path(string Name, string Description, TcpSensorOptions Options, byte[] Frame, TcpStat Expect);
 
+    private static readonly string[] Baselines =
+        ["bench_nop", "bench_ktime", "bench_ktime_coarse", "bench_lru_miss3", "bench_lru_hit_update", "bench_ringbuf", "bench_load128"];
+
     public static int Run(Args args)
     {
         int repeat = args.Int("repeat", 1_000_000);
         int runs = args.Int("runs", 5);
+        // --busy-drain: the reader spins on the ring instead of waiting for the batched wake-ups.
+        bool busy = args.Get("busy-drain", "false") == "true";
         var v4 = Frames.TcpV4(1448);
         var v6 = Frames.TcpV6(1428);
         var baseConfig = new TcpConfig { Families = 3, WakeupBytes = 64 * 1024 };
@@ -35,19 +40,25 @@ public static class TcCostBench
             new("emitted_v6", "IPv6 event, snaplen 0", Options(baseConfig), v6, TcpStat.Emitted),
         ];
 
-        // What the measurement itself costs: an empty program, and one clock read.
+        // What the measurement itself costs (an empty program), and the building blocks of the paths.
         using (var baseline = BenchObjects.Open("baseline.bpf.o"))
         {
             baseline.Load();
-            foreach (var name in new[] { "bench_nop", "bench_ktime" })
+            using var reader = new RingBufferReader(baseline.Map("bench_events"));
+            var drain = new RingDrainer(reader, busy: false);
+            try
             {
-                var prog = baseline.Program(name);
-                ProgramTestRun.Run(prog, v4, 1000);
-                var nanos = Enumerable.Range(0, runs).Select(_ => (double)ProgramTestRun.Run(prog, v4, repeat).AverageNanoseconds).ToList();
-                Console.WriteLine(
-                    $"RESULT kind=tc_cost path={name[6..]}_baseline repeat={repeat} runs={runs} mean_ns={nanos.Average():F1} " +
-                    $"min_ns={nanos.Min()} max_ns={nanos.Max()} runs_ns={string.Join(',', nanos)} ok=1 frame_bytes={v4.Length}");
+                foreach (var name in Baselines)
+                {
+                    var prog = baseline.Program(name);
+                    ProgramTestRun.Run(prog, v4, 1000);
+                    var nanos = Enumerable.Range(0, runs).Select(_ => (double)ProgramTestRun.Run(prog, v4, repeat).AverageNanoseconds).ToList();
+                    Console.WriteLine(
+                        $"RESULT kind=tc_cost path=block_{name["bench_".Length..]} repeat={repeat} runs={runs} mean_ns={nanos.Average():F1} " +
+                        $"min_ns={nanos.Min()} max_ns={nanos.Max()} runs_ns={string.Join(',', nanos)} ok=1 frame_bytes={v4.Length}");
+                }
             }
+            finally { drain.Stop(); }
         }
 
         foreach (var path in paths)
@@ -55,7 +66,7 @@ public static class TcCostBench
             using var sensor = TcpInspectSensor.Start(path.Options);
             var prog = sensor.Program(TcpNames.ProgTc);
             // Drain concurrently, as the agent does: epoll with the sensor's batched wake-ups.
-            var drain = new RingDrainer(sensor.Reader);
+            var drain = new RingDrainer(sensor.Reader, busy);
             var before = sensor.ReadCounters();
             const int warmup = 1000;
             ProgramTestRun.Run(prog, path.Frame, warmup); // creates the flow entry, warms caches and ring pages
@@ -98,11 +109,15 @@ public static class TcCostBench
 
         public long Records => _counter.Records;
 
-        public RingDrainer(RingBufferReader reader)
+        public RingDrainer(RingBufferReader reader, bool busy)
         {
             _thread = new Thread(() =>
             {
-                while (!_stop) { if (Environment.GetEnvironmentVariable("BUSY") is null) reader.Poll(ref _counter, 10); else reader.Drain(ref _counter); }
+                while (!_stop)
+                {
+                    if (busy) reader.Drain(ref _counter);
+                    else reader.Poll(ref _counter, 10);
+                }
                 reader.Drain(ref _counter);
             }) { Name = "ring drain", IsBackground = true };
             _thread.Start();
