@@ -32,6 +32,15 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def quiet_note(rows):
+    idle = [num(r["idle_before"]) for r in rows if "idle_before" in r]
+    if not idle:
+        return ""
+    busy = sum(1 for i in idle if i < 90)
+    return (f"CPU idle in the second before each measurement: min {min(idle):.0f}%, median {median(idle):.0f}%; "
+            f"{busy} of {len(idle)} measurements started with the machine less than 90% idle.\n")
+
+
 def ring(rows):
     rs = [r for r in rows if "impl" in r]
     if not rs:
@@ -52,6 +61,7 @@ def ring(rows):
               f"{median(cs):.1f} [{min(cs):.1f}-{max(cs):.1f}] | {ratio:.2f}x | {len(c)}+{len(cs)} |")
     bad = [r for r in rs if r.get("ok") != "1"]
     print(f"\nEvery run verified count and contents of all records: {'yes' if not bad else 'NO'}\n")
+    print(quiet_note(rs))
 
 
 def tc(rows):
@@ -78,7 +88,9 @@ def tc(rows):
         busy_mean = f"{num(b['mean_ns']):.1f}" if b else "-"
         print(f"| {r['path']} ({r.get('desc', '')}) | {mean:.1f} | {r['min_ns']}-{r['max_ns']} | {mean - base:.1f} | "
               f"{verdict} | {counters} | {busy_mean} |")
-    print("\nBuilding blocks (each an own TC program, same packet):\n")
+    print()
+    print(quiet_note(ts))
+    print("Building blocks (each an own TC program, same packet):\n")
     print("| block | mean ns | net ns |")
     print("|---|---|---|")
     for r in ts:
@@ -115,7 +127,9 @@ def net(rows):
                 rel = "-" if mode == "none" else f"{(1 - mean / baseline) * 100:+.1f}% slower" if mean < baseline else f"{(mean / baseline - 1) * 100:.1f}% faster"
                 retr = statistics.mean(num(r["retransmits"]) for r in g)
                 print(f"| {scenario} | v{family} | {mode} | {mean:.2f} [{min(gbps):.2f}-{max(gbps):.2f}] | {rel} | {retr:.0f} | {len(g)} |")
-    print("\nVigil sensor counters per run (kernel: seen/emitted/ring_full; user space: received/dropped_queue/written):\n")
+    print()
+    print(quiet_note(ip))
+    print("Vigil sensor counters per run (kernel: seen/emitted/ring_full; user space: received/dropped_queue/written):\n")
     print("| scenario | IP | mode | rep | seen | aggregated | emitted | ring_full | received | dropped_queue | written | lost % | sensor CPU s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sensor:

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Builds and runs every Vigil benchmark on this machine and prints a summary (see docs/benchmarks.md).
 #   sudo bash eng/bench.sh
-# Knobs (environment): IPERF_SECONDS=5 IPERF_REPS=3 TC_REPEAT=1000000 TC_RUNS=5 RING_ALTERNATIONS=5
-#                      OUT=<results directory>  SKIP_RING=1 SKIP_TC=1 SKIP_NET=1
+# Knobs (environment): IPERF_SECONDS=5 IPERF_REPS=5 TC_REPEAT=1000000 TC_RUNS=5 RING_ALTERNATIONS=5
+#                      QUIET_IDLE=90 QUIET_WAIT=120 QUIET_BUDGET=900  OUT=<results directory>  SKIP_RING=1 SKIP_TC=1 SKIP_NET=1
 # Needs root (BPF, network namespaces), clang-19, cc + libbpf-dev, dotnet, iperf3, tcpdump, jq;
 # ethtool for the "no offload" throughput scenario (skipped without it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IPERF_SECONDS=${IPERF_SECONDS:-5}
-IPERF_REPS=${IPERF_REPS:-3}
+IPERF_REPS=${IPERF_REPS:-5}
 TC_REPEAT=${TC_REPEAT:-1000000}
 TC_RUNS=${TC_RUNS:-5}
 RING_ALTERNATIONS=${RING_ALTERNATIONS:-5}
 OUT=${OUT:-/tmp/vigil-bench-$(date +%Y%m%d-%H%M%S)}
+# Each measurement waits (at most QUIET_WAIT s) until the CPUs were QUIET_IDLE % idle for a second:
+# on a shared 2-vCPU machine a concurrent build halves any number. What was seen is recorded.
+# QUIET_BUDGET bounds the waiting of the whole run.
+QUIET_IDLE=${QUIET_IDLE:-90}
+QUIET_WAIT=${QUIET_WAIT:-120}
+QUIET_BUDGET=${QUIET_BUDGET:-900}
 
 # Unique names: two concurrent runs (or a test suite) never share a namespace or an interface.
 TAG=$$
@@ -55,9 +61,31 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Idle percentage of all CPUs over one second, from /proc/stat.
+cpu_idle_percent() {
+    local u n s i w q sq st u2 n2 s2 i2 w2 q2 sq2 st2 total
+    read -r _ u n s i w q sq st _ </proc/stat
+    sleep 1
+    read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+    total=$(((u2 + n2 + s2 + i2 + w2 + q2 + sq2 + st2) - (u + n + s + i + w + q + sq + st)))
+    echo $((total > 0 ? 100 * ((i2 + w2) - (i + w)) / total : 100))
+}
+# Sets IDLE to the idle percentage seen right before a measurement.
+IDLE=100
+QUIET_SPENT=0
+wait_quiet() {
+    local start=$SECONDS
+    while :; do
+        IDLE=$(cpu_idle_percent)
+        ((IDLE >= QUIET_IDLE || SECONDS - start >= QUIET_WAIT || QUIET_SPENT + SECONDS - start >= QUIET_BUDGET)) && break
+    done
+    QUIET_SPENT=$((QUIET_SPENT + SECONDS - start))
+    ((IDLE >= QUIET_IDLE)) || log "machine busy (${IDLE}% idle): measuring anyway, recorded"
+}
+
 # ---------------------------------------------------------------- build
 log "building (Release)"
-dotnet build -c Release "$ROOT/bench/Vigil.Bench/Vigil.Bench.csproj" -v q -nologo >"$WORK/build.log" 2>&1 \
+dotnet build -c Release --disable-build-servers "$ROOT/bench/Vigil.Bench/Vigil.Bench.csproj" -v q -nologo >"$WORK/build.log" 2>&1 \
     || { cat "$WORK/build.log"; die "build failed"; }
 BIN=$ROOT/bench/Vigil.Bench/bin/Release/net10.0
 BENCH=$BIN/Vigil.Bench
@@ -81,12 +109,13 @@ if [[ -z ${SKIP_RING:-} ]]; then
     : >"$OUT/ring.txt"
     run_ring() { # impl regime mode size count rounds ring
         local impl=$1 regime=$2 mode=$3 size=$4 count=$5 rounds=$6 ring=$7 line
+        wait_quiet
         if [[ $impl == c ]]; then
             line=$(timeout 120 "$WORK/ring_consumer" "$PRODUCER" "$mode" "$size" "$count" "$rounds" "$ring")
         else
             line=$(timeout 120 "$BENCH" ring --mode "$mode" --size "$size" --count "$count" --rounds "$rounds" --ring-bytes "$ring")
         fi
-        echo "$line regime=$regime" >>"$OUT/ring.txt"
+        echo "$line regime=$regime idle_before=$IDLE" >>"$OUT/ring.txt"
     }
     for spec in burst:drain:1000000:20:268435456 cache:drain:16384:2000:8388608 stream:stream:1000000:5:8388608; do
         IFS=: read -r regime mode count rounds ring <<<"$spec"
@@ -104,9 +133,12 @@ fi
 # ---------------------------------------------------------------- 2. per-packet BPF cost
 if [[ -z ${SKIP_TC:-} ]]; then
     log "tc-cost: BPF_PROG_TEST_RUN, repeat=$TC_REPEAT x $TC_RUNS runs per path"
-    timeout 300 "$BENCH" tc-cost --repeat "$TC_REPEAT" --runs "$TC_RUNS" >"$OUT/tc.txt"
+    wait_quiet
+    timeout 300 "$BENCH" tc-cost --repeat "$TC_REPEAT" --runs "$TC_RUNS" | sed "s/\$/ idle_before=$IDLE/" >"$OUT/tc.txt"
     log "tc-cost again with a busy-spinning reader (for comparison)"
-    timeout 300 "$BENCH" tc-cost --repeat "$TC_REPEAT" --runs "$TC_RUNS" --busy-drain | sed 's/^RESULT kind=tc_cost/RESULT kind=tc_cost_busy/' >"$OUT/tc-busy.txt"
+    wait_quiet
+    timeout 300 "$BENCH" tc-cost --repeat "$TC_REPEAT" --runs "$TC_RUNS" --busy-drain \
+        | sed -e 's/^RESULT kind=tc_cost/RESULT kind=tc_cost_busy/' -e "s/\$/ idle_before=$IDLE/" >"$OUT/tc-busy.txt"
 fi
 
 # ---------------------------------------------------------------- 3. throughput between namespaces
@@ -123,7 +155,10 @@ if [[ -z ${SKIP_NET:-} ]]; then
     ip -n "$SRV_NS" link set "$SRV_IF" up
     ip -n "$CLI_NS" link set "$CLI_IF" up
 
-    ip netns exec "$SRV_NS" iperf3 -s >"$WORK/iperf-server.log" 2>&1 &
+    # Client pinned to CPU 0, server to the last CPU: without pinning, where the scheduler puts the
+    # two moves a single veth stream by 2x between runs. Vigil and tcpdump are not pinned.
+    LAST_CPU=$(($(nproc) - 1))
+    ip netns exec "$SRV_NS" taskset -c "$LAST_CPU" iperf3 -s >"$WORK/iperf-server.log" 2>&1 &
     PIDS+=($!)
     sleep 1
 
@@ -148,7 +183,8 @@ if [[ -z ${SKIP_NET:-} ]]; then
     }
     run_iperf() { # scenario family mode rep
         local scenario=$1 family=$2 mode=$3 rep=$4 addr pid=""
-        local tags="scenario=$scenario family=$family mode=$mode rep=$rep"
+        wait_quiet
+        local tags="scenario=$scenario family=$family mode=$mode rep=$rep idle_before=$IDLE"
         addr=$([[ $family == 4 ]] && echo "$SRV_V4" || echo "$SRV_V6")
         case $mode in
             vigil | vigil_flows)
@@ -166,7 +202,7 @@ if [[ -z ${SKIP_NET:-} ]]; then
                 wait_for "$WORK/tcpdump.log" 'listening on' 30 || { cat "$WORK/tcpdump.log"; die "tcpdump did not start"; }
                 ;;
         esac
-        ip netns exec "$CLI_NS" timeout $((IPERF_SECONDS + 30)) iperf3 -c "$addr" -t "$IPERF_SECONDS" -J >"$WORK/iperf.json" \
+        ip netns exec "$CLI_NS" timeout $((IPERF_SECONDS + 30)) iperf3 -c "$addr" -A 0 -t "$IPERF_SECONDS" -J >"$WORK/iperf.json" \
             || { cat "$WORK/iperf.json"; die "iperf3 failed"; }
         jq -r --arg tags "$tags" '"RESULT kind=iperf \($tags) bps=\(.end.sum_received.bits_per_second) retransmits=\(.end.sum_sent.retransmits) sender_cpu=\(.end.cpu_utilization_percent.host_total) receiver_cpu=\(.end.cpu_utilization_percent.remote_total)"' \
             "$WORK/iperf.json" >>"$OUT/net.txt"
