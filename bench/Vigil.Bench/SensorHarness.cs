@@ -11,6 +11,7 @@ namespace Vigil.Bench;
 /// <summary>What `vigil watch tcp --hook tc --iface X --json > /dev/null` does, for the throughput
 /// benchmark: the TCP sensor on TC ingress of one interface inside a network namespace, the ring
 /// drained by the pipeline, every packet serialised to JSON into <see cref="Stream.Null"/>.
+/// Variants for attributing the cost: --flows-only (kernel aggregation, no events), --no-sink.
 /// Prints READY once attached; stops on SIGTERM/SIGINT or after --max-seconds, then prints the
 /// kernel and user-space counters.</summary>
 public static class SensorHarness
@@ -28,6 +29,8 @@ public static class SensorHarness
         int maxSeconds = args.Int("max-seconds", 120);
         // --flows-only: aggregate in the kernel, emit nothing; isolates the BPF side's cost.
         bool flowsOnly = args.Get("flows-only", "false") == "true";
+        // --no-sink: decode and queue every event but serialise nothing; isolates the JSON cost.
+        bool noSink = args.Get("no-sink", "false") == "true";
 
         using var stop = new ManualResetEventSlim();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Set(); });
@@ -44,7 +47,7 @@ public static class SensorHarness
             };
             using var sensor = TcpInspectSensor.Start(options);
             using var sink = new BenchJsonSink(Stream.Null, sensor.InterfaceNames);
-            using var pipeline = new TcpPipeline([sink]);
+            using var pipeline = new TcpPipeline(noSink ? [] : [sink]);
             var handler = new PublishToPipeline(pipeline);
             var reader = sensor.Reader;
             Console.WriteLine($"READY attached={sensor.AttachedTo}");
