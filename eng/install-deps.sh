@@ -8,6 +8,7 @@ packages=(
   iproute2 libcap2-bin                          # ip netns/veth, capsh/setpriv for privilege tests
   tshark tcpdump                                # oracles for end-to-end tests, comparison benchmarks
   curl netcat-openbsd nmap socat python3 iperf3 # real clients and load generators
+  jq ethtool                                    # benchmarks (eng/bench.sh)
 )
 
 missing=()

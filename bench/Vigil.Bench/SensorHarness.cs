@@ -1,3 +1,5 @@
+using Vigil.Core.Naming;
+using Vigil.Outputs.Tcp;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Vigil.Core.Pipeline;
@@ -46,7 +48,8 @@ public static class SensorHarness
                 Config = new TcpConfig { Families = 3, WakeupBytes = 64 * 1024, Snaplen = snaplen, FlowsOnly = (byte)(flowsOnly ? 1 : 0) },
             };
             using var sensor = TcpInspectSensor.Start(options);
-            using var sink = new BenchJsonSink(Stream.Null, sensor.InterfaceNames);
+            var json = new CountingNullStream();
+            using var sink = new TcpJsonSink(json, TimeBase.Now(), new HostNames(sensor.InterfaceNames));
             using var pipeline = new TcpPipeline(noSink ? [] : [sink]);
             var handler = new PublishToPipeline(pipeline);
             var reader = sensor.Reader;
@@ -70,8 +73,25 @@ public static class SensorHarness
                 $"packets={kernel[(int)TcpStat.Packets]} seen={kernel[(int)TcpStat.Seen]} not_tcp={kernel[(int)TcpStat.NotTcp]} " +
                 $"malformed={kernel[(int)TcpStat.Malformed]} aggregated={kernel[(int)TcpStat.Aggregated]} emitted={kernel[(int)TcpStat.Emitted]} ring_full={kernel[(int)TcpStat.RingFull]} " +
                 $"received={user.Received} decoded={user.Decoded} user_malformed={user.Malformed} dropped_queue={user.DroppedQueue} " +
-                $"written={user.Written} json_bytes={sink.Bytes}");
+                $"written={user.Written} json_bytes={json.Bytes}");
             return 0;
         });
     }
+}
+
+/// <summary>Discards what the JSON sink writes (as /dev/null would) and counts the bytes.</summary>
+internal sealed class CountingNullStream : Stream
+{
+    public long Bytes { get; private set; }
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => Bytes;
+    public override long Position { get => Bytes; set => throw new NotSupportedException(); }
+    public override void Write(byte[] buffer, int offset, int count) => Bytes += count;
+    public override void Write(ReadOnlySpan<byte> buffer) => Bytes += buffer.Length;
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
 }
