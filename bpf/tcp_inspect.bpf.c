@@ -58,6 +58,16 @@ struct {
 	__type(value, struct vigil_owner);
 } vigil_tcp_pending SEC(".maps");
 
+/* Listening sockets per local port (all namespaces): the packet path looks for a listener's
+ * owner only where one can exist, because each missed hash lookup costs ~30 ns. A hint only:
+ * a stale count costs two lookups, never a wrong owner. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} vigil_tcp_listeners SEC(".maps");
+
 /* Port filter: value 1 = keep. An array lookup is inlined by the verifier. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -414,13 +424,17 @@ static __always_inline void lookup_owner(struct vigil_owner *dst, void *skb, __u
 	flow_key(&key, p, netns);
 	o = bpf_map_lookup_elem(&vigil_tcp_owners, &key); /* connected socket */
 	if (!o) {
-		__builtin_memset(key.raddr, 0, 16);
-		key.rport = 0;
-		o = bpf_map_lookup_elem(&vigil_tcp_owners, &key); /* listener on this address */
-	}
-	if (!o) {
-		__builtin_memset(key.laddr, 0, 16);
-		o = bpf_map_lookup_elem(&vigil_tcp_owners, &key); /* wildcard listener */
+		__u32 port = p->dport;
+		__u32 *listeners = bpf_map_lookup_elem(&vigil_tcp_listeners, &port);
+		if (listeners && *listeners) {
+			__builtin_memset(key.raddr, 0, 16);
+			key.rport = 0;
+			o = bpf_map_lookup_elem(&vigil_tcp_owners, &key); /* listener on this address */
+			if (!o) {
+				__builtin_memset(key.laddr, 0, 16);
+				o = bpf_map_lookup_elem(&vigil_tcp_owners, &key); /* wildcard listener */
+			}
+		}
 	}
 	if (!o && (p->flags & (VIGIL_TCP_SYN | VIGIL_TCP_ACK)) == (VIGIL_TCP_SYN | VIGIL_TCP_ACK))
 		o = connecting_owner(skb, hook, p);
@@ -663,6 +677,17 @@ static __always_inline void current_owner(struct vigil_owner *o)
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
 
+static __always_inline void listeners_add(__u32 port, int delta)
+{
+	__u32 *n = bpf_map_lookup_elem(&vigil_tcp_listeners, &port);
+	if (!n)
+		return;
+	if (delta > 0)
+		__sync_fetch_and_add(n, 1);
+	else if (*n) /* listeners older than Vigil and not seeded were never counted */
+		__sync_fetch_and_sub(n, 1);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(vigil_tcp_sock_state, const struct sock *sk, int oldstate, int newstate)
 {
@@ -677,6 +702,7 @@ int BPF_PROG(vigil_tcp_sock_state, const struct sock *sk, int oldstate, int news
 		sock_key(&key, sk, false);
 		current_owner(&owner);
 		bpf_map_update_elem(&vigil_tcp_owners, &key, &owner, BPF_ANY);
+		listeners_add(key.lport, 1);
 		break;
 	case TCP_SYN_SENT: /* connect(): process context, local port not chosen yet */
 		current_owner(&owner);
@@ -709,6 +735,8 @@ int BPF_PROG(vigil_tcp_sock_state, const struct sock *sk, int oldstate, int news
 		sock_key(&key, sk, oldstate != TCP_LISTEN);
 		bpf_map_delete_elem(&vigil_tcp_owners, &key);
 		bpf_map_delete_elem(&vigil_tcp_pending, &cookie);
+		if (oldstate == TCP_LISTEN)
+			listeners_add(key.lport, -1);
 		break;
 	}
 	return 0;

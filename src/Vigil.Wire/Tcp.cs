@@ -130,11 +130,12 @@ public static class TcpNames
     public const string MapFlows = "vigil_tcp_flows";
     public const string MapOwners = "vigil_tcp_owners";
     public const string MapPending = "vigil_tcp_pending";
+    public const string MapListeners = "vigil_tcp_listeners";
     public const string MapPorts = "vigil_tcp_ports";
     public const string MapSrc = "vigil_tcp_src";
     public const string MapDst = "vigil_tcp_dst";
     public const string Config = "vigil_tcp_cfg";
 
     public static readonly string[] Programs = [ProgTc, ProgCgroup, ProgKprobeV4, ProgKprobeV6, ProgFentryV4, ProgFentryV6, ProgSockState];
-    public static readonly string[] Maps = [MapEvents, MapStats, MapFlows, MapOwners, MapPending, MapPorts, MapSrc, MapDst];
+    public static readonly string[] Maps = [MapEvents, MapStats, MapFlows, MapOwners, MapPending, MapListeners, MapPorts, MapSrc, MapDst];
 }

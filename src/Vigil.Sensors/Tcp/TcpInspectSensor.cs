@@ -266,8 +266,20 @@ public sealed class TcpInspectSensor : IDisposable
         return result;
     }
 
-    /// <summary>Records the owner of a socket that existed before the sensor started.</summary>
-    public bool SeedOwner(in FlowKey key, in Owner owner) => _obj.Map(TcpNames.MapOwners).TryInsert(key, owner);
+    /// <summary>Records the owner of a socket that existed before the sensor started
+    /// (a listener has a zero remote port and is counted for its local port).</summary>
+    public bool SeedOwner(in FlowKey key, in Owner owner)
+    {
+        if (!_obj.Map(TcpNames.MapOwners).TryInsert(key, owner)) return false;
+        if (key.Rport == 0)
+        {
+            var listeners = _obj.Map(TcpNames.MapListeners);
+            uint port = key.Lport;
+            listeners.TryLookup(port, out uint count);
+            listeners.Update(port, count + 1);
+        }
+        return true;
+    }
 
     public BpfProgram Program(string name) => _obj.Program(name);
 
