@@ -39,25 +39,7 @@ public struct IpAddress16 : IEquatable<IpAddress16>
         return IsV4Mapped ? new IPAddress(s[12..]) : new IPAddress(s);
     }
 
-    /// <summary>Formats as dotted quad or RFC 5952 text without allocating.</summary>
-    public readonly bool TryFormat(Span<char> dst, out int written)
-    {
-        ReadOnlySpan<byte> s = this;
-        if (IsV4Mapped)
-        {
-            written = 0;
-            for (int i = 12; i < 16; i++)
-            {
-                if (i > 12) { if (written >= dst.Length) return false; dst[written++] = '.'; }
-                if (!s[i].TryFormat(dst[written..], out int n)) return false;
-                written += n;
-            }
-            return true;
-        }
-        // IPAddress formatting is RFC 5952; constructing one allocates, so cache in callers that care.
-        return ToIPAddress().TryFormat(dst, out written);
-    }
-
+    /// <summary>For diagnostics; outputs format with the allocation-free <see cref="Naming.AddressText"/>.</summary>
     public override readonly string ToString() => ToIPAddress().ToString();
 
     public readonly bool Equals(IpAddress16 other) => ((ReadOnlySpan<byte>)this).SequenceEqual(other);
