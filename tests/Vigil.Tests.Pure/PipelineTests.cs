@@ -73,11 +73,10 @@ public class PipelineTests
     {
         using var p = new TcpPipeline([new NullSink()], capacity: 1024);
         var record = Record(7, capLen: 128);
-        for (int i = 0; i < 2000; i++) p.Publish(record); // warm up (JIT, tiering)
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10_000; i++) p.Publish(record);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        Assert.Equal(0, Samples.AllocatedInSteadyState(() =>
+        {
+            for (int i = 0; i < 10_000; i++) p.Publish(record);
+        }));
     }
 
     private sealed class NullSink : ITcpPacketSink

@@ -53,6 +53,27 @@ internal static class Samples
     /// <summary>IPv4 and IPv6, known and unknown owners (and a uid with no passwd entry), every flag
     /// alone and in the usual combinations, no flag at all, a comm that needs escaping and one cut
     /// inside a UTF-8 character.</summary>
+    /// <summary>Bytes this thread allocates in a second run of <paramref name="run"/>; the first run
+    /// warms name caches, buffers and the JIT.</summary>
+    public static long AllocatedInSteadyState(Action run)
+    {
+        run();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        run();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    /// <summary>Writes <paramref name="count"/> packets cycling through <paramref name="packets"/>, flushing every 64 as the pipeline does per batch.</summary>
+    public static void WriteMany(Vigil.Core.Pipeline.ITcpPacketSink sink, TcpPacket[] packets, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            sink.Write(in packets[i % packets.Length], default);
+            if (i % 64 == 63) sink.Flush();
+        }
+        sink.Flush();
+    }
+
     public static TcpPacket[] Stream()
     {
         var nginx = Owner(4242, "nginx", 33, 33, 9876);

@@ -112,20 +112,7 @@ public class TcpJsonSinkTests
     {
         var sink = new TcpJsonSink(new DiscardStream(), Samples.Time, Samples.Names());
         var packets = Samples.Stream();
-        const int N = 20_000;
-        void Run()
-        {
-            for (int i = 0; i < N; i++)
-            {
-                sink.Write(in packets[i % packets.Length], default);
-                if (i % 64 == 63) sink.Flush();
-            }
-            sink.Flush();
-        }
-        Run(); // warm: names cached, buffer at its size, code jitted
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = Samples.AllocatedInSteadyState(() => Samples.WriteMany(sink, packets, 20_000));
         Assert.Equal(0, allocated);
     }
 }
