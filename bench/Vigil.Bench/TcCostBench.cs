@@ -19,7 +19,7 @@ public static class TcCostBench
     private sealed record Path(string Name, string Description, TcpSensorOptions Options, byte[] Frame, TcpStat Expect, Reader Reader);
 
     private static readonly string[] Baselines =
-        ["bench_nop", "bench_ktime", "bench_ktime_coarse", "bench_lru_miss3", "bench_lru_hit_update", "bench_ringbuf", "bench_load128"];
+        ["bench_nop", "bench_ktime", "bench_ktime_coarse", "bench_jiffies", "bench_lru_miss3", "bench_lru_hit_update", "bench_lru_hit", "bench_lru_hit_plain", "bench_lru_hit_2atomic", "bench_percpu_lru_hit_plain", "bench_hash_hit_plain", "bench_ringbuf", "bench_load128"];
 
     public static int Run(Args args)
     {
