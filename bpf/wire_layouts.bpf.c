@@ -3,6 +3,7 @@
  * the artifact tests compare each C# mirror in Vigil.Wire against it. */
 #include "vmlinux.h"
 #include "vigil/tcp.h"
+#include "vigil/guard.h"
 
 struct vigil_event_header vigil_layout_event_header;
 struct vigil_owner vigil_layout_owner;
@@ -12,3 +13,8 @@ struct vigil_tcp_event vigil_layout_tcp_event;
 struct vigil_flow_key vigil_layout_flow_key;
 struct vigil_flow_value vigil_layout_flow_value;
 struct vigil_flow_pending vigil_layout_flow_pending;
+struct vigil_guard_config vigil_layout_guard_config;
+struct vigil_guard_rules vigil_layout_guard_rules;
+struct vigil_guard_port_key vigil_layout_guard_port_key;
+struct vigil_guard_principal_key vigil_layout_guard_principal_key;
+struct vigil_guard_allow_value vigil_layout_guard_allow_value;

@@ -23,6 +23,11 @@ public class WireLayoutTests
         ["vigil_flow_key"] = typeof(FlowKey),
         ["vigil_flow_value"] = typeof(FlowValue),
         ["vigil_flow_pending"] = typeof(FlowPending),
+        ["vigil_guard_config"] = typeof(GuardConfig),
+        ["vigil_guard_rules"] = typeof(GuardRules),
+        ["vigil_guard_port_key"] = typeof(GuardPortKey),
+        ["vigil_guard_principal_key"] = typeof(GuardPrincipalKey),
+        ["vigil_guard_allow_value"] = typeof(GuardAllowValue),
     };
 
     public static TheoryData<string> WireStructs => new(Mirrors.Keys);

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/* Wire contract of the metadata-service guard: the map contents user space compiles from a policy
+ * (src/Vigil.Core/Policy/PolicyCompiler.cs) and the enforcement programs (cgroup connect4/6,
+ * sendmsg4/6, cgroup_skb egress) read. Mirrored in src/Vigil.Wire/Guard.cs.
+ *
+ * Rules are numbered 0..VIGIL_GUARD_MAX_RULES-1 in policy order, and every map answers with a
+ * bit set of rules (__u64), so one lookup per principal serves every rule at once.
+ *
+ * Maps (names are the contract's; the program object comes with the enforcement slice):
+ *   vigil_guard_config  ARRAY[1]    struct vigil_guard_config
+ *   vigil_guard_dst     LPM_TRIE    struct vigil_lpm_key        -> struct vigil_guard_rules
+ *   vigil_guard_ports   HASH        struct vigil_guard_port_key -> struct vigil_guard_rules
+ *   vigil_guard_allow   HASH        struct vigil_guard_principal_key -> struct vigil_guard_allow_value
+ *
+ * Decision for a connect/send to (daddr, dport, protocol):
+ *   1. Normalise: an IPv6 destination in ::ffff:0:0/96 (IPv4-mapped) is judged as the IPv4 address
+ *      it carries, i.e. looked up with family 4 (the address bytes stay ::ffff:a.b.c.d, as
+ *      struct vigil_lpm_key stores every IPv4 address). The compiler emits IPv4 policy prefixes
+ *      only as family-4 keys and writes ::ffff:a.b.c.d/n (n >= 96) policy prefixes as IPv4.
+ *   2. R = vigil_guard_dst[daddr].rules; absent: not guarded, allow, no event. The compiler folds
+ *      the rules of every shorter covering prefix into each longer one, so the longest match alone
+ *      is complete.
+ *   3. R &= (protocol == TCP ? any_port_tcp : protocol == UDP ? any_port_udp : 0)
+ *          | vigil_guard_ports[{dport, protocol}].rules; R == 0: allow, no event.
+ *   4. A = OR of vigil_guard_allow[...].rules for the caller's uid, gid and every supplementary gid,
+ *      executable and the ids of its cgroup's ancestors at the levels in cgroup_levels.
+ *      The *_rules masks in the config say which lookups can matter for R: skip the others.
+ *   5. V = R & ~A (rules this connection violates). V & enforce_rules: refuse with EPERM and report;
+ *      else V != 0: allow and report (audit); else allow silently.
+ *
+ * Principals (what the kernel can read cheaply at connect/sendmsg time, in the calling task):
+ *   uid, gid: bpf_get_current_uid_gid() (kuids as the initial user namespace sees them; a numeric
+ *     uid in a container's user namespace must be written as the host sees it).
+ *   supplementary gids: current->cred->group_info (bounded loop; CO-RE + bpf_probe_read_kernel).
+ *   executable: current->mm->exe_file->f_inode: i_ino, i_sb->s_dev and i_generation. Paths are not
+ *     available cheaply in these hooks, so the compiler resolves each path to its inode when the
+ *     policy is compiled; replacing the binary (a package upgrade) creates a new inode, so the
+ *     loader must recompile on reload and when an allowed path changes. i_generation guards against
+ *     a freed inode number being reused by another file (checked when the file system reports it).
+ *   cgroup: bpf_get_current_ancestor_cgroup_id(level) for each level set in cgroup_levels; a cgroup
+ *     allows itself and everything below it. cgroup_skb egress (no task context) judges the
+ *     socket's uid (bpf_get_socket_uid) and the socket's cgroup ancestors (bpf_skb_ancestor_cgroup_id).
+ */
+#ifndef VIGIL_GUARD_H
+#define VIGIL_GUARD_H
+
+#include "common.h"
+
+#define VIGIL_GUARD_MAX_RULES 64        /* bits of a rule set */
+#define VIGIL_GUARD_MAX_CGROUP_LEVEL 63 /* bits of cgroup_levels; the root cgroup is level 0 */
+
+enum vigil_guard_mode {
+	VIGIL_GUARD_MODE_AUDIT = 1,   /* allow and report */
+	VIGIL_GUARD_MODE_ENFORCE = 2, /* refuse (EPERM) and report */
+};
+
+/* IPPROTO_* numbers, as the hooks see them. */
+enum vigil_guard_protocol {
+	VIGIL_GUARD_PROTO_TCP = 6,
+	VIGIL_GUARD_PROTO_UDP = 17,
+};
+
+enum vigil_guard_principal_kind {
+	VIGIL_GUARD_PRINCIPAL_UID = 1,
+	VIGIL_GUARD_PRINCIPAL_GID = 2,    /* primary or supplementary */
+	VIGIL_GUARD_PRINCIPAL_EXE = 3,    /* id = inode number, dev = superblock device */
+	VIGIL_GUARD_PRINCIPAL_CGROUP = 4, /* id = cgroup id (the cgroup directory's inode number) */
+};
+
+/* vigil_guard_allow_value.flags */
+#define VIGIL_GUARD_ALLOW_CHECK_GENERATION 1 /* exe: i_generation must equal .generation */
+
+/* The one entry of vigil_guard_config. Kept in a map (not .rodata) so a reload can replace it. */
+struct vigil_guard_config {
+	__u64 rules;         /* rules that exist */
+	__u64 enforce_rules; /* rules in enforce mode; the other rules audit */
+	__u64 any_port_tcp;  /* rules guarding every TCP port of their destinations */
+	__u64 any_port_udp;  /* rules guarding every UDP port of their destinations */
+	__u64 uid_rules;     /* rules with at least one allowed user */
+	__u64 gid_rules;     /* ... group */
+	__u64 exe_rules;     /* ... executable */
+	__u64 cgroup_rules;  /* ... cgroup */
+	__u64 cgroup_levels; /* bit l: some allowed cgroup is at hierarchy level l (root = 0) */
+	__u32 generation;    /* policy generation, set by the loader and reported in events */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct vigil_guard_config) == 80, "vigil_guard_config size");
+
+/* A set of rules: bit i = rule i. Value of vigil_guard_dst and vigil_guard_ports. */
+struct vigil_guard_rules {
+	__u64 rules;
+};
+_Static_assert(sizeof(struct vigil_guard_rules) == 8, "vigil_guard_rules size");
+
+/* Key of vigil_guard_ports: rules whose endpoint set lists this port for this protocol. */
+struct vigil_guard_port_key {
+	__u16 port;    /* host order */
+	__u8 protocol; /* enum vigil_guard_protocol */
+	__u8 _pad[5];
+};
+_Static_assert(sizeof(struct vigil_guard_port_key) == 8, "vigil_guard_port_key size");
+
+/* Key of vigil_guard_allow. Unused fields are zero. */
+struct vigil_guard_principal_key {
+	__u64 id;    /* uid, gid, inode number or cgroup id, per kind */
+	__u32 dev;   /* exe: the superblock's s_dev, MKDEV encoding (major << 20 | minor); else 0 */
+	__u8 kind;   /* enum vigil_guard_principal_kind */
+	__u8 _pad[3];
+};
+_Static_assert(sizeof(struct vigil_guard_principal_key) == 16, "vigil_guard_principal_key size");
+
+struct vigil_guard_allow_value {
+	__u64 rules;      /* rules that allow this principal */
+	__u32 generation; /* exe: the inode's i_generation when compiled */
+	__u32 flags;      /* VIGIL_GUARD_ALLOW_* */
+};
+_Static_assert(sizeof(struct vigil_guard_allow_value) == 16, "vigil_guard_allow_value size");
+
+#endif

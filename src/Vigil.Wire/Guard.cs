@@ -1,0 +1,114 @@
+using System.Runtime.InteropServices;
+
+namespace Vigil.Wire;
+
+/// <summary>Constants of the guard's wire contract (bpf/include/vigil/guard.h).</summary>
+public static class GuardConstants
+{
+    /// <summary><c>VIGIL_GUARD_MAX_RULES</c>: a rule set is a 64-bit mask.</summary>
+    public const int MaxRules = 64;
+    /// <summary><c>VIGIL_GUARD_MAX_CGROUP_LEVEL</c>: cgroup levels are bits of a 64-bit mask, root = 0.</summary>
+    public const int MaxCgroupLevel = 63;
+    /// <summary><c>VIGIL_GUARD_ALLOW_CHECK_GENERATION</c>.</summary>
+    public const uint AllowCheckGeneration = 1;
+}
+
+/// <summary>Mirror of <c>enum vigil_guard_mode</c>.</summary>
+public enum GuardMode : byte
+{
+    Audit = 1,
+    Enforce = 2,
+}
+
+/// <summary>Mirror of <c>enum vigil_guard_protocol</c> (IPPROTO_* numbers).</summary>
+public enum GuardProtocol : byte
+{
+    Tcp = 6,
+    Udp = 17,
+}
+
+/// <summary>Mirror of <c>enum vigil_guard_principal_kind</c>.</summary>
+public enum GuardPrincipalKind : byte
+{
+    Uid = 1,
+    Gid = 2,
+    Exe = 3,
+    Cgroup = 4,
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_config</c>: the one entry of the config array map.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct GuardConfig
+{
+    public ulong Rules;
+    public ulong EnforceRules;
+    public ulong AnyPortTcp;
+    public ulong AnyPortUdp;
+    public ulong UidRules;
+    public ulong GidRules;
+    public ulong ExeRules;
+    public ulong CgroupRules;
+    public ulong CgroupLevels;
+    public uint Generation;
+    public uint Pad;
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_rules</c>: bit i = rule i.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct GuardRules(ulong rules)
+{
+    public ulong Rules = rules;
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_port_key</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GuardPortKey : IEquatable<GuardPortKey>
+{
+    public ushort Port;
+    public GuardProtocol Protocol;
+    public fixed byte Pad[5];
+
+    public GuardPortKey(ushort port, GuardProtocol protocol)
+    {
+        Port = port;
+        Protocol = protocol;
+    }
+
+    public readonly bool Equals(GuardPortKey other) => Port == other.Port && Protocol == other.Protocol;
+    public override readonly bool Equals(object? obj) => obj is GuardPortKey k && Equals(k);
+    public override readonly int GetHashCode() => HashCode.Combine(Port, Protocol);
+    public override readonly string ToString() => $"{Protocol.ToString().ToLowerInvariant()}/{Port}";
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_principal_key</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GuardPrincipalKey : IEquatable<GuardPrincipalKey>
+{
+    public ulong Id;
+    public uint Dev;
+    public GuardPrincipalKind Kind;
+    public fixed byte Pad[3];
+
+    public GuardPrincipalKey(GuardPrincipalKind kind, ulong id, uint dev = 0)
+    {
+        Kind = kind;
+        Id = id;
+        Dev = dev;
+    }
+
+    public readonly bool Equals(GuardPrincipalKey other) => Id == other.Id && Dev == other.Dev && Kind == other.Kind;
+    public override readonly bool Equals(object? obj) => obj is GuardPrincipalKey k && Equals(k);
+    public override readonly int GetHashCode() => HashCode.Combine(Id, Dev, Kind);
+    public override readonly string ToString() => Kind == GuardPrincipalKind.Exe
+        ? $"exe {Dev >> 20}:{Dev & 0xfffff} inode {Id}"
+        : $"{Kind.ToString().ToLowerInvariant()} {Id}";
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_allow_value</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct GuardAllowValue(ulong rules, uint generation, uint flags)
+{
+    public ulong Rules = rules;
+    public uint Generation = generation;
+    public uint Flags = flags;
+}
