@@ -7,6 +7,7 @@ var watch = new Command("watch", "Watch what a sensor sees, live");
 watch.Subcommands.Add(WatchTcpCommand.Create());
 root.Subcommands.Add(watch);
 root.Subcommands.Add(DoctorCommand.Create());
+root.Subcommands.Add(PolicyCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

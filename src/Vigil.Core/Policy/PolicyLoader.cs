@@ -72,7 +72,7 @@ public static partial class PolicyLoader
             foreach (var p in problems) Error(p.Position, "(yaml)", p.Message);
             if (root is null) return null;
 
-            var map = Mapping(root, "", PolicyKeys.Root, "(policy)");
+            var map = Mapping(root, "", PolicyKeys.Root, "a policy");
             if (map is null) return null;
 
             var versionEntry = Required(map, "version", "");
@@ -334,17 +334,18 @@ public static partial class PolicyLoader
             if (Required(map, "name", field) is not { } entry) return null;
             var nameField = Child(field, "name");
             if (Str(entry.Value, nameField, "a name") is not { } name) return null;
-            if (!NamePattern().IsMatch(name))
-            {
-                Error(entry.Value.Position, nameField, $"invalid {what} name '{name}': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
-                return null;
-            }
             if (names.TryGetValue(name, out var first))
             {
                 Error(entry.Value.Position, nameField, $"duplicate {what} name '{name}' (first at line {first.Line})");
                 return null;
             }
+            // Registered even when invalid, so references to it report no second, consequential error.
             names[name] = entry.Value.Position;
+            if (!NamePattern().IsMatch(name))
+            {
+                Error(entry.Value.Position, nameField, $"invalid {what} name '{name}': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+                return null;
+            }
             return name;
         }
 

@@ -162,3 +162,41 @@ public static partial class PolicyText
     [GeneratedRegex(@"^[0-9]+$")]
     private static partial Regex Digits();
 }
+
+/// <summary>The few lines <c>vigil policy check</c> prints for a valid policy: what it guards and what it compiles to.</summary>
+public static class PolicySummary
+{
+    public static string Describe(GuardPolicy policy, CompiledGuardPolicy compiled)
+    {
+        var w = new StringBuilder();
+        int enforce = policy.Rules.Count(r => r.Mode == GuardMode.Enforce);
+        w.Append(policy.Source).Append(": valid: ")
+            .Append(Count(policy.EndpointSets.Count, "endpoint set")).Append(", ")
+            .Append(Count(policy.Rules.Count, "rule")).Append($" ({policy.Rules.Count - enforce} audit, {enforce} enforce)\n");
+        foreach (var rule in policy.Rules)
+        {
+            var set = policy.EndpointSet(rule.EndpointSetName);
+            w.Append($"  rule {rule.Id} {rule.Name}: {PolicyText.ModeName(rule.Mode)} {set.Name} (")
+                .Append(Count(set.Addresses.Count, "address", "addresses")).Append(", ")
+                .Append(set.Ports is null ? "every port" : "ports " + string.Join(",", set.Ports))
+                .Append(", ").Append(string.Join("+", PolicyText.ProtocolNames(set.Protocols))).Append("); allows ");
+            var allowed = new List<string>();
+            allowed.AddRange(rule.Allow.Users.Select(u => u.Written == u.Uid.ToString(CultureInfo.InvariantCulture) ? $"uid {u.Uid}" : $"user {u.Written} (uid {u.Uid})"));
+            allowed.AddRange(rule.Allow.Groups.Select(g => g.Written == g.Gid.ToString(CultureInfo.InvariantCulture) ? $"gid {g.Gid}" : $"group {g.Written} (gid {g.Gid})"));
+            allowed.AddRange(rule.Allow.Executables.Select(e => $"executable {e.Path}"));
+            allowed.AddRange(rule.Allow.Cgroups.Select(c => $"cgroup {c.Path}{(c.Id is null ? " (absent now)" : "")}"));
+            w.Append(allowed.Count == 0 ? "nobody" : string.Join(", ", allowed)).Append('\n');
+        }
+        int v4 = compiled.Destinations.Count(d => d.Key.Family == 4);
+        w.Append("  compiles to: ")
+            .Append(Count(compiled.Destinations.Count, "destination prefix", "destination prefixes")).Append($" ({v4} IPv4, {compiled.Destinations.Count - v4} IPv6), ")
+            .Append(Count(compiled.Ports.Count, "port entry", "port entries")).Append(", ")
+            .Append(Count(compiled.Allow.Count, "allow entry", "allow entries"))
+            .Append($" ({compiled.AllowCount(GuardPrincipalKind.Uid)} uid, {compiled.AllowCount(GuardPrincipalKind.Gid)} gid, ")
+            .Append($"{compiled.AllowCount(GuardPrincipalKind.Exe)} executable, {compiled.AllowCount(GuardPrincipalKind.Cgroup)} cgroup)\n");
+        return w.ToString();
+    }
+
+    private static string Count(int n, string one, string? many = null) =>
+        $"{n} {(n == 1 ? one : many ?? one + "s")}";
+}
