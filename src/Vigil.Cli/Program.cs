@@ -12,7 +12,9 @@ root.Subcommands.Add(PolicyCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {
-    foreach (var error in parse.Errors) Console.Error.WriteLine($"vigil: {error.Message}");
+    // Some parser messages list choices on further lines: keep each error on one line.
+    foreach (var error in parse.Errors)
+        Console.Error.WriteLine($"vigil: {string.Join(' ', error.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))}");
     Console.Error.WriteLine("Try 'vigil --help'.");
     return ExitCodes.Usage;
 }
