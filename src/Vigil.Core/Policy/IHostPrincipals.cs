@@ -18,10 +18,11 @@ public interface IHostPrincipals
     CgroupLookup FindCgroup(string path);
 }
 
-/// <summary>An executable's identity, or why there is none (missing, not a regular file, not executable).</summary>
-public sealed record ExecutableLookup(ExecutableIdentity? Identity, string? Problem)
+/// <summary>An executable's identity, or why there is none (missing, not a regular file, not executable).
+/// <see cref="ScriptInterpreter"/> is the program named on a script's "#!" line.</summary>
+public sealed record ExecutableLookup(ExecutableIdentity? Identity, string? Problem, string? ScriptInterpreter = null)
 {
-    public static ExecutableLookup Found(ExecutableIdentity identity) => new(identity, null);
+    public static ExecutableLookup Found(ExecutableIdentity identity, string? scriptInterpreter = null) => new(identity, null, scriptInterpreter);
     public static ExecutableLookup Failed(string problem) => new(null, problem);
 }
 

@@ -300,6 +300,12 @@ public static partial class PolicyLoader
                 Error(item.Position, field, $"executable '{path}': {lookup.Problem}");
                 return null;
             }
+            if (lookup.ScriptInterpreter is { } interpreter)
+            {
+                // exec() of a script runs its interpreter: the kernel never sees the script as the executable.
+                Error(item.Position, field, $"'{path}' is a script run by {interpreter}: its processes run {interpreter}, so this entry would never match; allow the interpreter, a user or a cgroup instead");
+                return null;
+            }
             return new ExecutablePrincipal(path, lookup.Identity, new PolicyLocation(item.Position, field));
         }
 

@@ -121,6 +121,24 @@ public partial class PolicyCliTests : IDisposable
     }
 
     [Fact]
+    public void AScriptIsRefusedBecauseTheKernelSeesItsInterpreter()
+    {
+        var script = Write("fetch-creds.sh", "#!/bin/sh -e\necho hi\n");
+        File.SetUnixFileMode(script, (UnixFileMode)0x1ED);
+        var path = Write("script.yaml", $$"""
+            version: 1
+            endpoint_sets:
+              - { name: m, addresses: [169.254.169.254] }
+            rules:
+              - { name: r, endpoint_set: m, mode: audit, allow: { executables: [{{script}}] } }
+            """);
+        var r = Vigil("policy", "check", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal($"{path}:5:69: rules[0].allow.executables[0]: '{script}' is a script run by /bin/sh: its processes run /bin/sh, so this entry would never match; allow the interpreter, a user or a cgroup instead",
+            Assert.Single(Lines(r.Stderr)));
+    }
+
+    [Fact]
     public void AnAbsentCgroupIsAWarningAndTheExitCodeStaysZero()
     {
         var path = Write("warn.yaml", """

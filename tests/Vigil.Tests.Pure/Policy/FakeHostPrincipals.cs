@@ -15,6 +15,7 @@ internal sealed class FakeHostPrincipals : IHostPrincipals
         ["/usr/bin/python3.11"] = ExecutableLookup.Found(new ExecutableIdentity("/usr/bin/python3.11", 254, 1, 131999, null)),
         ["/opt/agent/bin/agent"] = ExecutableLookup.Found(new ExecutableIdentity("/opt/agent/bin/agent", 259, 0x123, 42, 7)),
         ["/etc/passwd"] = ExecutableLookup.Failed("not executable (no x permission bit)"),
+        ["/usr/local/bin/fetch-creds.sh"] = ExecutableLookup.Found(new ExecutableIdentity("/usr/local/bin/fetch-creds.sh", 254, 1, 5000, 9), "/bin/bash"),
     };
     public Dictionary<string, ulong> Cgroups { get; } = new()
     {
