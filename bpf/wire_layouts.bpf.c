@@ -11,3 +11,4 @@ struct vigil_tcp_config vigil_layout_tcp_config;
 struct vigil_tcp_event vigil_layout_tcp_event;
 struct vigil_flow_key vigil_layout_flow_key;
 struct vigil_flow_value vigil_layout_flow_value;
+struct vigil_flow_pending vigil_layout_flow_pending;

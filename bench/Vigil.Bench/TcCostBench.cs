@@ -19,7 +19,7 @@ public static class TcCostBench
     private sealed record Path(string Name, string Description, TcpSensorOptions Options, byte[] Frame, TcpStat Expect, Reader Reader);
 
     private static readonly string[] Baselines =
-        ["bench_nop", "bench_ktime", "bench_ktime_coarse", "bench_lru_miss3", "bench_lru_hit_update", "bench_ringbuf", "bench_load128"];
+        ["bench_nop", "bench_ktime", "bench_ktime_coarse", "bench_jiffies", "bench_lru_miss3", "bench_lru_hit_update", "bench_lru_hit", "bench_lru_hit_plain", "bench_lru_hit_2atomic", "bench_percpu_lru_hit_plain", "bench_hash_hit_plain", "bench_ringbuf", "bench_load128"];
 
     public static int Run(Args args)
     {
@@ -107,7 +107,39 @@ public static class TcCostBench
                 $"frame_bytes={path.Frame.Length} desc=\"{path.Description}\"");
             if (!ok) Console.Error.WriteLine($"{path.Name}: counters do not show {expected} packets on the {path.Expect} path");
         }
+        AlternatingFlows(Options(baseConfig with { FlowsOnly = 1 }), v4, args.Int("calls", 200_000));
         return 0;
+    }
+
+    /// <summary>The flows-only path's worst case: every packet belongs to another flow than the one before,
+    /// so each one flushes the CPU's slot into the flow map. A repeated test run replays one frame, so
+    /// here each call runs once (repeat=1) with frames of two flows in turn; the same single-run
+    /// measurement of one flow and of an empty program (per-run timing overhead) is printed beside it.</summary>
+    private static void AlternatingFlows(TcpSensorOptions options, byte[] frameA, int calls)
+    {
+        var frameB = (byte[])frameA.Clone();
+        frameB[14 + 20] ^= 0x01; // another TCP source port: another flow
+        using var sensor = TcpInspectSensor.Start(options);
+        using var baseline = BenchObjects.Open("baseline.bpf.o");
+        baseline.Load();
+        var cases = new (string Name, BpfProgram Program, byte[][] Frames)[]
+        {
+            ("single_run_nop", baseline.Program("bench_nop"), [frameA]),
+            ("single_run_aggregated_one_flow", sensor.Program(TcpNames.ProgTc), [frameA]),
+            ("single_run_aggregated_alternating", sensor.Program(TcpNames.ProgTc), [frameA, frameB]),
+        };
+        foreach (var (name, program, frames) in cases)
+        {
+            for (int i = 0; i < 1000; i++) ProgramTestRun.Run(program, frames[i % frames.Length]);
+            var before = sensor.ReadCounters();
+            double total = 0;
+            for (int i = 0; i < calls; i++) total += ProgramTestRun.Run(program, frames[i % frames.Length]).AverageNanoseconds;
+            var after = sensor.ReadCounters();
+            ulong flowFull = after[(int)TcpStat.FlowFull] - before[(int)TcpStat.FlowFull];
+            Console.WriteLine(
+                $"RESULT kind=tc_cost path={name} repeat=1 calls={calls} mean_ns={total / calls:F1} " +
+                $"aggregated={after[(int)TcpStat.Aggregated] - before[(int)TcpStat.Aggregated]} flow_full={flowFull} ok={(flowFull == 0 ? 1 : 0)}");
+        }
     }
 
     private struct RingCounter : IRingRecordHandler

@@ -16,6 +16,20 @@ struct {
 } bench_lru SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_flow_key);
+	__type(value, struct vigil_flow_value);
+} bench_lru_percpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_flow_key);
+	__type(value, struct vigil_flow_value);
+} bench_hash SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 << 20);
 } bench_events SEC(".maps");
@@ -39,6 +53,13 @@ SEC("tc")
 int bench_ktime_coarse(struct __sk_buff *skb)
 {
 	return (int)bpf_ktime_get_coarse_ns();
+}
+
+/* One bpf_jiffies64(): the verifier inlines it into a load of the kernel's jiffies. */
+SEC("tc")
+int bench_jiffies(struct __sk_buff *skb)
+{
+	return (int)bpf_jiffies64();
 }
 
 /* Three missing lookups with a flow key: the emit path's owner lookup when no owner is known. */
@@ -75,7 +96,91 @@ int bench_lru_hit_update(struct __sk_buff *skb)
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, 1448);
 	__sync_fetch_and_or(&v->flags_seen, 0x18);
-	v->last_ns = 1;
+	v->last_jiffies = 1;
+	v->last_seq = 2;
+	return 1;
+}
+
+#define FLOW_KEY(key) struct vigil_flow_key key = { .lport = 5201, .rport = 40000 }; key.laddr[15] = 1
+
+/* Experiments: which part of the flow update costs what. */
+SEC("tc")
+int bench_lru_hit(struct __sk_buff *skb)
+{
+	FLOW_KEY(key);
+	struct vigil_flow_value init = { .packets = 1 };
+	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru, &key);
+	if (!v) {
+		bpf_map_update_elem(&bench_lru, &key, &init, BPF_NOEXIST);
+		return 0;
+	}
+	return v->packets > 5;
+}
+
+SEC("tc")
+int bench_lru_hit_plain(struct __sk_buff *skb)
+{
+	FLOW_KEY(key);
+	struct vigil_flow_value init = { .packets = 1 };
+	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru, &key);
+	if (!v) {
+		bpf_map_update_elem(&bench_lru, &key, &init, BPF_NOEXIST);
+		return 0;
+	}
+	v->packets++;
+	v->bytes += 1448;
+	v->last_jiffies = 1;
+	v->last_seq = 2;
+	return 1;
+}
+
+SEC("tc")
+int bench_lru_hit_2atomic(struct __sk_buff *skb)
+{
+	FLOW_KEY(key);
+	struct vigil_flow_value init = { .packets = 1 };
+	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru, &key);
+	if (!v) {
+		bpf_map_update_elem(&bench_lru, &key, &init, BPF_NOEXIST);
+		return 0;
+	}
+	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->bytes, 1448);
+	v->last_jiffies = 1;
+	v->last_seq = 2;
+	return 1;
+}
+
+SEC("tc")
+int bench_percpu_lru_hit_plain(struct __sk_buff *skb)
+{
+	FLOW_KEY(key);
+	struct vigil_flow_value init = { .packets = 1 };
+	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru_percpu, &key);
+	if (!v) {
+		bpf_map_update_elem(&bench_lru_percpu, &key, &init, BPF_NOEXIST);
+		return 0;
+	}
+	v->packets++;
+	v->bytes += 1448;
+	v->last_jiffies = 1;
+	v->last_seq = 2;
+	return 1;
+}
+
+SEC("tc")
+int bench_hash_hit_plain(struct __sk_buff *skb)
+{
+	FLOW_KEY(key);
+	struct vigil_flow_value init = { .packets = 1 };
+	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_hash, &key);
+	if (!v) {
+		bpf_map_update_elem(&bench_hash, &key, &init, BPF_NOEXIST);
+		return 0;
+	}
+	v->packets++;
+	v->bytes += 1448;
+	v->last_jiffies = 1;
 	v->last_seq = 2;
 	return 1;
 }

@@ -102,16 +102,25 @@ public unsafe struct FlowKey
     public uint NetnsIno;
 }
 
-/// <summary>Mirror of <c>struct vigil_flow_value</c>.</summary>
+/// <summary>Mirror of <c>struct vigil_flow_value</c>. Times are kernel jiffies (see <c>FlowClock</c>).</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct FlowValue
 {
     public ulong Packets;
     public ulong Bytes;
-    public ulong FirstNs;
-    public ulong LastNs;
+    public ulong FirstJiffies;
+    public ulong LastJiffies;
     public uint LastSeq;
     public uint FlagsSeen;
+}
+
+/// <summary>Mirror of <c>struct vigil_flow_pending</c>: a CPU's not yet flushed packets of one flow
+/// (flows-only mode). <c>Value.Packets == 0</c>: empty.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FlowPending
+{
+    public FlowKey Key;
+    public FlowValue Value;
 }
 
 /// <summary>Program and map names of bpf/tcp_inspect.bpf.c: string contracts, tested against the embedded object.</summary>
@@ -125,9 +134,11 @@ public static class TcpNames
     public const string ProgFentryV4 = "vigil_tcp_fentry_v4";
     public const string ProgFentryV6 = "vigil_tcp_fentry_v6";
     public const string ProgSockState = "vigil_tcp_sock_state";
+    public const string ProgClock = "vigil_tcp_clock";
     public const string MapEvents = "vigil_tcp_events";
     public const string MapStats = "vigil_tcp_stats";
     public const string MapFlows = "vigil_tcp_flows";
+    public const string MapFlowSlots = "vigil_tcp_flow_slots";
     public const string MapOwners = "vigil_tcp_owners";
     public const string MapPending = "vigil_tcp_pending";
     public const string MapListeners = "vigil_tcp_listeners";
@@ -136,6 +147,6 @@ public static class TcpNames
     public const string MapDst = "vigil_tcp_dst";
     public const string Config = "vigil_tcp_cfg";
 
-    public static readonly string[] Programs = [ProgTc, ProgCgroup, ProgKprobeV4, ProgKprobeV6, ProgFentryV4, ProgFentryV6, ProgSockState];
-    public static readonly string[] Maps = [MapEvents, MapStats, MapFlows, MapOwners, MapPending, MapListeners, MapPorts, MapSrc, MapDst];
+    public static readonly string[] Programs = [ProgTc, ProgCgroup, ProgKprobeV4, ProgKprobeV6, ProgFentryV4, ProgFentryV6, ProgSockState, ProgClock];
+    public static readonly string[] Maps = [MapEvents, MapStats, MapFlows, MapFlowSlots, MapOwners, MapPending, MapListeners, MapPorts, MapSrc, MapDst];
 }

@@ -22,6 +22,7 @@ public class WireLayoutTests
         ["vigil_tcp_event"] = typeof(TcpEvent),
         ["vigil_flow_key"] = typeof(FlowKey),
         ["vigil_flow_value"] = typeof(FlowValue),
+        ["vigil_flow_pending"] = typeof(FlowPending),
     };
 
     public static TheoryData<string> WireStructs => new(Mirrors.Keys);

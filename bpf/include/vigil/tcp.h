@@ -102,14 +102,27 @@ struct vigil_flow_key {
 };
 _Static_assert(sizeof(struct vigil_flow_key) == 40, "vigil_flow_key size");
 
+/* Flow times are in jiffies (bpf_jiffies64, which the verifier inlines into one load; a clock
+ * helper call would cost about as much as the rest of the aggregation path). User space converts
+ * them with the sensor's clock program and the tick length (clock_getres of CLOCK_MONOTONIC_COARSE). */
 struct vigil_flow_value {
 	__u64 packets;
 	__u64 bytes;    /* TCP payload bytes */
-	__u64 first_ns;
-	__u64 last_ns;
+	__u64 first_jiffies;
+	__u64 last_jiffies;
 	__u32 last_seq;
 	__u32 flags_seen; /* OR of enum vigil_tcp_flag bits; 32-bit for an atomic OR */
 };
 _Static_assert(sizeof(struct vigil_flow_value) == 40, "vigil_flow_value size");
+
+/* The flows-only path's per-CPU write-combining slot: consecutive packets of one flow on one CPU
+ * (the common case: RSS and GRO keep a flow on a CPU) add up here without a hash lookup; the slot
+ * is added into vigil_tcp_flows when another flow arrives on that CPU. value.packets == 0: empty.
+ * Readers of the flow map add the slots in (a flow may be only in a slot). */
+struct vigil_flow_pending {
+	struct vigil_flow_key key;
+	struct vigil_flow_value value;
+};
+_Static_assert(sizeof(struct vigil_flow_pending) == 80, "vigil_flow_pending size");
 
 #endif

@@ -178,7 +178,8 @@ public sealed class TcpWatch(TcpWatchSettings settings, TextWriter stdout, TextW
             stop.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
             var flows = sensor.ReadFlows();
             var screen = new StringWriter();
-            FlowTopView.Render(screen, flows, settings.FlowSortByBytes, settings.FlowRows, MonotonicNow());
+            var now = new FlowClock(sensor.ReadJiffies(), KernelTick.Hz);
+            FlowTopView.Render(screen, flows, settings.FlowSortByBytes, settings.FlowRows, now);
             if (tty) stdout.Write("\x1b[H\x1b[2J");
             stdout.Write(screen.ToString());
             if (!tty) stdout.WriteLine();
@@ -187,6 +188,4 @@ public sealed class TcpWatch(TcpWatchSettings settings, TextWriter stdout, TextW
         StatsReport.WriteText(stderr, sensor.ReadCounters(), empty);
         return ExitCodes.Ok;
     }
-
-    private static ulong MonotonicNow() => (ulong)(Stopwatch.GetTimestamp() * (1_000_000_000.0 / Stopwatch.Frequency));
 }

@@ -10,9 +10,14 @@ public static unsafe class ProgramTestRun
 
     /// <summary>Runs <paramref name="program"/> on <paramref name="packet"/> <paramref name="repeat"/> times.
     /// For skb programs an optional <c>struct __sk_buff</c> context sets fields such as ifindex.</summary>
-    public static Result Run(BpfProgram program, ReadOnlySpan<byte> packet, int repeat = 1, ReadOnlySpan<byte> context = default)
+    public static Result Run(BpfProgram program, ReadOnlySpan<byte> packet, int repeat = 1, ReadOnlySpan<byte> context = default) =>
+        Run(program, packet, repeat, context, []);
+
+    /// <summary>As above, and copies the context as the program left it into <paramref name="contextOut"/>
+    /// (which must be at least as large as the kernel's context struct).</summary>
+    public static Result Run(BpfProgram program, ReadOnlySpan<byte> packet, int repeat, ReadOnlySpan<byte> context, Span<byte> contextOut)
     {
-        fixed (byte* data = packet) fixed (byte* ctx = context)
+        fixed (byte* data = packet) fixed (byte* ctx = context) fixed (byte* ctxOut = contextOut)
         {
             var opts = new BpfTestRunOpts
             {
@@ -21,6 +26,8 @@ public static unsafe class ProgramTestRun
                 DataSizeIn = (uint)packet.Length,
                 CtxIn = context.IsEmpty ? null : ctx,
                 CtxSizeIn = (uint)context.Length,
+                CtxOut = contextOut.IsEmpty ? null : ctxOut,
+                CtxSizeOut = (uint)contextOut.Length,
                 Repeat = repeat,
             };
             int rc = LibBpf.bpf_prog_test_run_opts(program.Fd, &opts);

@@ -12,6 +12,7 @@ internal static unsafe partial class Libc
     public const int O_RDONLY = 0, O_CLOEXEC = 0x80000, O_DIRECTORY = 0x10000;
     public const long SYS_bpf = 321, SYS_setns = 308;
     public const int CLONE_NEWNET = 0x40000000;
+    public const int CLOCK_MONOTONIC_COARSE = 6;
     public static readonly nint MAP_FAILED = -1;
 
     [LibraryImport(Library, SetLastError = true)] public static partial nint mmap(nint addr, nuint length, int prot, int flags, int fd, nint offset);
@@ -27,8 +28,16 @@ internal static unsafe partial class Libc
     [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial uint if_nametoindex(string name);
     [LibraryImport(Library)] public static partial int vsnprintf(byte* buf, nuint size, byte* format, nint args);
     [LibraryImport(Library)] public static partial int getpagesize();
+    [LibraryImport(Library, SetLastError = true)] public static partial int clock_getres(int clockId, Timespec* res);
     [LibraryImport(Library)] public static partial uint geteuid();
     [LibraryImport(Library)] public static partial nint strerror(int errnum);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
 
     [StructLayout(LayoutKind.Sequential, Pack = 1)] // packed on x86-64
     public struct EpollEvent

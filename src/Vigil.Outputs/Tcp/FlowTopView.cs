@@ -1,6 +1,7 @@
 using System.Globalization;
 using Vigil.Core.Naming;
 using Vigil.Core.Net;
+using Vigil.Core.Tcp;
 using Vigil.Outputs.Text;
 using Vigil.Wire;
 
@@ -10,10 +11,8 @@ public enum FlowSort { Packets, Bytes }
 
 /// <summary>A top-like table of the kernel's flow map, rendered into a TextWriter (the CLI clears the
 /// screen between frames). Flows are keyed as seen from this host: LOCAL is the destination of the
-/// incoming packets, REMOTE their source. AGE = now − first packet, IDLE = now − last packet.
-/// On the TC and cgroup hooks the kernel stamps flows with bpf_ktime_get_coarse_ns, which trails
-/// CLOCK_MONOTONIC by up to one scheduler tick (1–10 ms), so IDLE can read a tick high; a stamp
-/// ahead of "now" reads as 0.</summary>
+/// incoming packets, REMOTE their source. AGE = now − first packet, IDLE = now − last packet, in
+/// kernel ticks (see <see cref="FlowClock"/>): both can read one tick (1–10 ms) off.</summary>
 public static class FlowTopView
 {
     public const int PacketsWidth = 10;
@@ -22,10 +21,10 @@ public static class FlowTopView
     public const int SeqWidth = 10;
     public const int DurationWidth = 6;
 
-    /// <param name="nowNs">CLOCK_MONOTONIC now, in nanoseconds (the clock bpf_ktime_get_ns reads).</param>
+    /// <param name="now">Now, in the kernel's clock of flow times.</param>
     /// <param name="top">Rows to show at most.</param>
     /// <param name="endpointWidth">Width of LOCAL and REMOTE; longer endpoints widen their row.</param>
-    public static void Render(TextWriter output, IReadOnlyList<(FlowKey Key, FlowValue Value)> flows, ulong nowNs,
+    public static void Render(TextWriter output, IReadOnlyList<(FlowKey Key, FlowValue Value)> flows, FlowClock now,
         FlowSort sort = FlowSort.Packets, int top = 20, int endpointWidth = TcpTableSink.DefaultEndpointWidth)
     {
         var rows = Sorted(flows, sort);
@@ -62,16 +61,16 @@ public static class FlowTopView
             line.Right(value.Bytes, BytesWidth); // exact: scripts and tests compare it with other counts
             line.Left(field[..TcpFlagText.Compact((TcpFlags)(byte)value.FlagsSeen, field)], FlagsWidth);
             line.Right(value.LastSeq, SeqWidth);
-            line.Right(FormatDuration(Since(nowNs, value.FirstNs)), DurationWidth);
-            line.Right(FormatDuration(Since(nowNs, value.LastNs)), DurationWidth);
+            line.Right(FormatDuration(now.NanosecondsSince(value.FirstJiffies)), DurationWidth);
+            line.Right(FormatDuration(now.NanosecondsSince(value.LastJiffies)), DurationWidth);
             line.EndLine();
             output.Write(line.Text);
         }
     }
 
     /// <summary>The CLI's form: <paramref name="sortByBytes"/> false sorts by packets.</summary>
-    public static void Render(TextWriter output, IReadOnlyList<(FlowKey Key, FlowValue Value)> flows, bool sortByBytes, int top, ulong nowNs) =>
-        Render(output, flows, nowNs, sortByBytes ? FlowSort.Bytes : FlowSort.Packets, top);
+    public static void Render(TextWriter output, IReadOnlyList<(FlowKey Key, FlowValue Value)> flows, bool sortByBytes, int top, FlowClock now) =>
+        Render(output, flows, now, sortByBytes ? FlowSort.Bytes : FlowSort.Packets, top);
 
     /// <summary>Descending by the chosen count, then by the other count, then most recent first,
     /// then by key bytes: equal inputs always render in the same order.</summary>
@@ -84,7 +83,7 @@ public static class FlowTopView
             var (b1, b2) = sort == FlowSort.Packets ? (b.Value.Packets, b.Value.Bytes) : (b.Value.Bytes, b.Value.Packets);
             int c = b1.CompareTo(a1);
             if (c == 0) c = b2.CompareTo(a2);
-            if (c == 0) c = b.Value.LastNs.CompareTo(a.Value.LastNs);
+            if (c == 0) c = b.Value.LastJiffies.CompareTo(a.Value.LastJiffies);
             if (c == 0) c = CompareKeys(in a.Key, in b.Key);
             return c;
         });
@@ -103,8 +102,6 @@ public static class FlowTopView
         if (s < 86400) return string.Create(c, $"{s / 3600}h{s / 60 % 60:00}m");
         return string.Create(c, $"{s / 86400}d{s / 3600 % 24:00}h");
     }
-
-    private static ulong Since(ulong now, ulong then) => now > then ? now - then : 0;
 
     private static unsafe (IpAddress16 Local, IpAddress16 Remote) Addresses(in FlowKey key)
     {

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Vigil.Interop;
 using Vigil.Interop.Bpf;
@@ -139,7 +140,7 @@ public sealed class TcpInspectSensor : IDisposable
         var sensor = new TcpInspectSensor(obj, hook, config) { InterfaceNames = names };
         try
         {
-            var wanted = new HashSet<string>(ProgramsOf(hook)) { TcpNames.ProgSockState };
+            var wanted = new HashSet<string>(ProgramsOf(hook)) { TcpNames.ProgSockState, TcpNames.ProgClock };
             foreach (var p in obj.Programs) p.SetAutoload(wanted.Contains(p.Name));
             obj.Rodata.SetInitialValue(config);
             obj.Map(TcpNames.MapEvents).SetMaxEntries(options.RingBytes);
@@ -256,15 +257,38 @@ public sealed class TcpInspectSensor : IDisposable
         return sum;
     }
 
-    /// <summary>Snapshot of the flow map.</summary>
+    /// <summary>Snapshot of the flows: the flow map plus each CPU's not yet flushed slot.</summary>
     public List<(FlowKey Key, FlowValue Value)> ReadFlows(int max = 65536)
     {
         var map = _obj.Map(TcpNames.MapFlows);
         var result = new List<(FlowKey, FlowValue)>();
         foreach (var key in map.Keys<FlowKey>(max))
             if (map.TryLookup(key, out FlowValue v)) result.Add((key, v));
+        var slots = new FlowPending[BpfMap.PossibleCpus];
+        _obj.Map(TcpNames.MapFlowSlots).LookupPerCpu(0u, MemoryMarshal.AsBytes(slots.AsSpan()));
+        FlowSlots.Merge(result, slots);
         return result;
     }
+
+    /// <summary>Now, in the clock of flow times (FlowValue.FirstJiffies/LastJiffies; the tick rate is
+    /// <see cref="KernelTick.Hz"/>): runs the never attached clock program, which reads the kernel's jiffies.</summary>
+    public ulong ReadJiffies()
+    {
+        Span<byte> context = stackalloc byte[SkBuffContextBytes];
+        context.Clear();
+        Span<byte> contextOut = stackalloc byte[SkBuffContextBytes];
+        ProgramTestRun.Run(_obj.Program(TcpNames.ProgClock), ClockFrame, 1, context, contextOut);
+        // cb[0] and cb[1] of struct __sk_buff (offset 48): the low and high half of jiffies.
+        ulong jiffies = BinaryPrimitives.ReadUInt32LittleEndian(contextOut[48..]) |
+                        (ulong)BinaryPrimitives.ReadUInt32LittleEndian(contextOut[52..]) << 32;
+        return jiffies;
+    }
+
+    /// <summary>Larger than struct __sk_buff on any kernel (192 bytes in 6.x); the kernel checks the rest is zero.</summary>
+    private const int SkBuffContextBytes = 256;
+
+    /// <summary>The smallest frame BPF_PROG_TEST_RUN takes for a TC program: an Ethernet header.</summary>
+    private static readonly byte[] ClockFrame = new byte[14];
 
     /// <summary>Records the owner of a socket that existed before the sensor started
     /// (a listener has a zero remote port and is counted for its local port).</summary>

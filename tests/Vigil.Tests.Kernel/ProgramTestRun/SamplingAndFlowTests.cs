@@ -125,8 +125,11 @@ public class SamplingAndFlowTests
         Assert.Equal(1460ul, value.Bytes);
         Assert.Equal(0x1bu, value.FlagsSeen); // SYN|ACK|PSH|FIN
         Assert.Equal(1561u, value.LastSeq);
-        Assert.NotEqual(0ul, value.FirstNs);
-        Assert.True(value.LastNs >= value.FirstNs);
+        Assert.NotEqual(0ul, value.FirstJiffies);
+        Assert.True(value.LastJiffies >= value.FirstJiffies);
+        // The clock program reads the same clock: the flow was last seen within the last two seconds.
+        ulong now = h.Sensor.ReadJiffies();
+        Assert.InRange(now - value.LastJiffies, 0ul, 2ul * KernelTick.Hz);
         var total = h.Counters();
         Assert.Equal(5ul, total[TcpStat.Aggregated]);
         Assert.Equal(0ul, total[TcpStat.Emitted]);
@@ -150,6 +153,35 @@ public class SamplingAndFlowTests
         Assert.Equal((1ul, 30ul), (flows[("192.0.2.100", 443, 50001)].Packets, flows[("192.0.2.100", 443, 50001)].Bytes));
         Assert.Equal((1ul, 40ul), (flows[("192.0.2.1", 50000, 443)].Packets, flows[("192.0.2.1", 50000, 443)].Bytes));
         Assert.Equal(7ul, h.Counters()[TcpStat.Aggregated]);
+    }
+
+    /// <summary>Each CPU adds up its current flow in a slot and flushes it into the map when another flow
+    /// arrives; interleaved flows flush on every packet. Either way the totals are exact, and the packets
+    /// still in a slot count too.</summary>
+    [Fact]
+    public void FlowsModeTotalsAreExactWhenFlowsInterleave()
+    {
+        using var h = TcpProgramHarness.Load(new TcpFilterSpec { FlowsOnly = true });
+        var flowC = Data(0, 7) with { SourcePort = 50002 };
+        for (int i = 0; i < 50; i++)
+        {
+            h.Run(Packet.Ipv4Tcp(FlowA, Data((uint)i, 10)));
+            h.Run(Packet.Ipv6Tcp(FlowB, Data((uint)i, 20)));
+            if (i % 10 == 0) h.Run(Packet.Ipv4Tcp(FlowA, flowC with { Seq = (uint)i, Flags = (byte)(i == 40 ? 0x11 : 0x10) }));
+        }
+        for (int i = 0; i < 5; i++) h.Run(Packet.Ipv4Tcp(FlowA, Data((uint)(100 + i), 10))); // a run of one flow
+
+        var flows = h.Sensor.ReadFlows().ToDictionary(f => (Read16(f.Key, true).ToString(), f.Key.Lport, f.Key.Rport), f => f.Value);
+        Assert.Equal(3, flows.Count);
+        var a = flows[("192.0.2.100", 443, 50000)];
+        var b = flows[("2001:db8::100", 443, 50000)];
+        var c = flows[("192.0.2.100", 443, 50002)];
+        Assert.Equal((55ul, 550ul, 104u), (a.Packets, a.Bytes, a.LastSeq));
+        Assert.Equal((50ul, 1000ul, 49u), (b.Packets, b.Bytes, b.LastSeq));
+        Assert.Equal((5ul, 35ul, 40u, 0x11u), (c.Packets, c.Bytes, c.LastSeq, c.FlagsSeen));
+        var total = h.Counters();
+        Assert.Equal(110ul, total[TcpStat.Aggregated]);
+        Assert.Equal(0ul, total[TcpStat.FlowFull]);
     }
 
     /// <summary>With a one-page ring and no reader, 30 records of 136 bytes fit (the producer may run at most
