@@ -481,6 +481,13 @@ static __always_inline struct vigil_owner *connecting_owner(void *skb, __u8 hook
 		if (tp)
 			cookie = tp->inet_conn.icsk_inet.sk.__sk_common.skc_cookie.counter;
 		bpf_sk_release(sk);
+	} else {
+		/* kprobe/fentry run before tcp_v*_rcv looks the socket up, and may not call the lookup
+		 * helpers; but IP early demux has usually set skb->sk to the SYN_SENT socket already (it is
+		 * in the established hash). Not on loopback, whose packets keep their route: no owner there. */
+		struct sock *sk = BPF_CORE_READ((struct sk_buff *)skb, sk);
+		if (sk)
+			cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	}
 	return cookie ? bpf_map_lookup_elem(&vigil_tcp_pending, &cookie) : NULL;
 }
