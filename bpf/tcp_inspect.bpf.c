@@ -523,6 +523,10 @@ static __always_inline void lookup_owner(struct vigil_owner *dst, void *skb, __u
  * linear. Returns false, having copied an unknown part, if the bytes are not all linear. */
 static __always_inline bool copy_linear(__u8 *dst, const __u8 *pkt, const void *end, __u32 len, __u32 snap)
 {
+	/* The caller clamps len to snap, so clang drops the "> snap" tests below as redundant; the 6.1
+	 * verifier loses that clamp's upper bound and then rejects the copy past the record. Hide len
+	 * from clang so the tests against the load-time constant snap stay for the verifier. */
+	barrier_var(len);
 	if (len < 8)
 		return false;
 	/* Whole words at constant offsets; the verifier drops the iterations beyond snap. */

@@ -86,7 +86,8 @@ public class HookMatrixTests
             // The flow view's last snapshot has the IPv4 connection with the oracle's packet and byte totals.
             var flow = captured.Where(s => s.Dst == net.ServerV4).ToList();
             var last = flows.Stdout.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Last();
-            var row = last.Split('\n').FirstOrDefault(l => l.Contains($"{net.ServerV4}:{port}"))
+            // Rows are "LOCAL <- REMOTE": the server's side of it (global hooks also show the client's).
+            var row = last.Split('\n').FirstOrDefault(l => l.TrimStart().StartsWith($"{net.ServerV4}:{port} ", StringComparison.Ordinal))
                 ?? throw new Xunit.Sdk.XunitException($"{hook}: flow not shown:\n{last}\n{flows.Stderr}");
             Assert.Contains($" {flow.Count} ", row + " ");
             Assert.Contains($" {flow.Sum(s => (long)s.Len)} ", row + " ");
