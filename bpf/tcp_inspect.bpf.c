@@ -523,10 +523,6 @@ static __always_inline void lookup_owner(struct vigil_owner *dst, void *skb, __u
  * linear. Returns false, having copied an unknown part, if the bytes are not all linear. */
 static __always_inline bool copy_linear(__u8 *dst, const __u8 *pkt, const void *end, __u32 len, __u32 snap)
 {
-	/* The caller clamps len to snap, so clang drops the "> snap" tests below as redundant; the 6.1
-	 * verifier loses that clamp's upper bound and then rejects the copy past the record. Hide len
-	 * from clang so the tests against the load-time constant snap stay for the verifier. */
-	barrier_var(len);
 	if (len < 8)
 		return false;
 	/* Whole words at constant offsets; the verifier drops the iterations beyond snap. */
@@ -549,6 +545,15 @@ static __always_inline bool copy_linear(__u8 *dst, const __u8 *pkt, const void *
 		*(__u64 *)(dst + off) = *(const __u64 *)src;
 	}
 	return true;
+}
+
+/* min(len, snap), compared and kept in one register. clang compiles a C min() as a 32-bit copy of
+ * len plus a compare of the original; the 6.1 verifier does not carry the bound it learns over to
+ * that copy and rejected the snap copies below as running past the ring record (6.12+ accept it). */
+static __always_inline __u32 snap_len(__u64 len, __u32 snap)
+{
+	asm volatile("if %[len] <= %[snap] goto +1\n\t%[len] = %[snap]" : [len] "+r"(len) : [snap] "r"((__u64)snap));
+	return len;
 }
 
 #define KEEP_ALWAYS (VIGIL_TCP_SYN | VIGIL_TCP_FIN | VIGIL_TCP_RST)
@@ -612,17 +617,15 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 		__u8 *data = (__u8 *)(ev + 1);
 		if (hook == VIGIL_TCP_HOOK_TC || hook == VIGIL_TCP_HOOK_CGROUP) {
 			struct __sk_buff *s = skb;
-			__u32 len = s->len;
-			if (len > snap)
-				len = snap;
+			__u32 len = snap_len(s->len, snap);
+			/* >= 8, not > 0: the 6.1 verifier learns no lower bound from "!= 0", and the helper
+			 * refuses a size that may be 0 (TCP packets are never shorter than 8 bytes anyway). */
 			if (copy_linear(data, (const __u8 *)(long)s->data, (const void *)(long)s->data_end, len, snap) ||
-			    (len > 0 && !bpf_skb_load_bytes(s, 0, data, len)))
+			    (len >= 8 && !bpf_skb_load_bytes(s, 0, data, len)))
 				ev->cap_len = len;
 		} else {
 			struct sk_buff *k = skb;
-			__u32 len = p->ip_len;
-			if (len > snap)
-				len = snap;
+			__u32 len = snap_len(p->ip_len, snap);
 			unsigned char *head = BPF_CORE_READ(k, head);
 			__u16 nh = BPF_CORE_READ(k, network_header);
 			if (len > 0 && !bpf_probe_read_kernel(data, len, head + nh))
