@@ -547,12 +547,19 @@ static __always_inline bool copy_linear(__u8 *dst, const __u8 *pkt, const void *
 	return true;
 }
 
-/* min(len, snap), compared and kept in one register. clang compiles a C min() as a 32-bit copy of
- * len plus a compare of the original; the 6.1 verifier does not carry the bound it learns over to
- * that copy and rejected the snap copies below as running past the ring record (6.12+ accept it). */
+/* min(len, snap), at least 1, compared and kept in one register. clang compiles a C min() as a
+ * 32-bit copy of len plus a compare of the original; the 6.1 verifier does not carry the bound it
+ * learns over to that copy, nor a lower bound from "len != 0", and rejected the snap copies below
+ * (past the ring record; a possibly-zero size for bpf_skb_load_bytes). 6.12+ accept the C form.
+ * len is never 0 here: a parsed packet holds at least its IP and TCP headers. */
 static __always_inline __u32 snap_len(__u64 len, __u32 snap)
 {
-	asm volatile("if %[len] <= %[snap] goto +1\n\t%[len] = %[snap]" : [len] "+r"(len) : [snap] "r"((__u64)snap));
+	asm volatile("if %[len] <= %[snap] goto +1\n\t"
+		     "%[len] = %[snap]\n\t"
+		     "if %[len] > 0 goto +1\n\t"
+		     "%[len] = 1"
+		     : [len] "+r"(len)
+		     : [snap] "r"((__u64)snap));
 	return len;
 }
 
@@ -618,10 +625,8 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 		if (hook == VIGIL_TCP_HOOK_TC || hook == VIGIL_TCP_HOOK_CGROUP) {
 			struct __sk_buff *s = skb;
 			__u32 len = snap_len(s->len, snap);
-			/* >= 8, not > 0: the 6.1 verifier learns no lower bound from "!= 0", and the helper
-			 * refuses a size that may be 0 (TCP packets are never shorter than 8 bytes anyway). */
 			if (copy_linear(data, (const __u8 *)(long)s->data, (const void *)(long)s->data_end, len, snap) ||
-			    (len >= 8 && !bpf_skb_load_bytes(s, 0, data, len)))
+			    (len > 0 && !bpf_skb_load_bytes(s, 0, data, len)))
 				ev->cap_len = len;
 		} else {
 			struct sk_buff *k = skb;

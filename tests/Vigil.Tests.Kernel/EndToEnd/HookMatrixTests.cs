@@ -58,7 +58,7 @@ public class HookMatrixTests
             // What reached the server, which is what the oracle captured: every segment, exactly.
             var events = vigil.Events.Where(e => e.GetProperty("dport").GetInt32() == port).ToList();
             var seen = events.Select(Segment.FromVigilJson).Select(s => s.ToString()).Order().ToList();
-            Assert.True(toServer.Count >= 20, $"the oracle saw only {toServer.Count} segments");
+            Assert.True(toServer.Count >= 10, $"the oracle saw only {toServer.Count} segments");
             AssertSame(toServer, seen, $"{hook} events", vigil.Stderr);
             var inPcap = Segment.FromCapture(pcap).Where(s => s.Dport == port).Select(s => s.ToString()).Order().ToList();
             AssertSame(toServer, inPcap, $"{hook} pcap-ng", vigil.Stderr);
