@@ -481,6 +481,13 @@ static __always_inline struct vigil_owner *connecting_owner(void *skb, __u8 hook
 		if (tp)
 			cookie = tp->inet_conn.icsk_inet.sk.__sk_common.skc_cookie.counter;
 		bpf_sk_release(sk);
+	} else {
+		/* kprobe/fentry run before tcp_v*_rcv looks the socket up, and may not call the lookup
+		 * helpers; but IP early demux has usually set skb->sk to the SYN_SENT socket already (it is
+		 * in the established hash). Not on loopback, whose packets keep their route: no owner there. */
+		struct sock *sk = BPF_CORE_READ((struct sk_buff *)skb, sk);
+		if (sk)
+			cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	}
 	return cookie ? bpf_map_lookup_elem(&vigil_tcp_pending, &cookie) : NULL;
 }
@@ -538,6 +545,22 @@ static __always_inline bool copy_linear(__u8 *dst, const __u8 *pkt, const void *
 		*(__u64 *)(dst + off) = *(const __u64 *)src;
 	}
 	return true;
+}
+
+/* min(len, snap), at least 1, compared and kept in one register. clang compiles a C min() as a
+ * 32-bit copy of len plus a compare of the original; the 6.1 verifier does not carry the bound it
+ * learns over to that copy, nor a lower bound from "len != 0", and rejected the snap copies below
+ * (past the ring record; a possibly-zero size for bpf_skb_load_bytes). 6.12+ accept the C form.
+ * len is never 0 here: a parsed packet holds at least its IP and TCP headers. */
+static __always_inline __u32 snap_len(__u64 len, __u32 snap)
+{
+	asm volatile("if %[len] <= %[snap] goto +1\n\t"
+		     "%[len] = %[snap]\n\t"
+		     "if %[len] > 0 goto +1\n\t"
+		     "%[len] = 1"
+		     : [len] "+r"(len)
+		     : [snap] "r"((__u64)snap));
+	return len;
 }
 
 #define KEEP_ALWAYS (VIGIL_TCP_SYN | VIGIL_TCP_FIN | VIGIL_TCP_RST)
@@ -601,17 +624,13 @@ static __always_inline void handle(struct vigil_tcp_counters *c, void *skb, __u8
 		__u8 *data = (__u8 *)(ev + 1);
 		if (hook == VIGIL_TCP_HOOK_TC || hook == VIGIL_TCP_HOOK_CGROUP) {
 			struct __sk_buff *s = skb;
-			__u32 len = s->len;
-			if (len > snap)
-				len = snap;
+			__u32 len = snap_len(s->len, snap);
 			if (copy_linear(data, (const __u8 *)(long)s->data, (const void *)(long)s->data_end, len, snap) ||
 			    (len > 0 && !bpf_skb_load_bytes(s, 0, data, len)))
 				ev->cap_len = len;
 		} else {
 			struct sk_buff *k = skb;
-			__u32 len = p->ip_len;
-			if (len > snap)
-				len = snap;
+			__u32 len = snap_len(p->ip_len, snap);
 			unsigned char *head = BPF_CORE_READ(k, head);
 			__u16 nh = BPF_CORE_READ(k, network_header);
 			if (len > 0 && !bpf_probe_read_kernel(data, len, head + nh))

@@ -9,6 +9,7 @@ packages=(
   tshark tcpdump                                # oracles for end-to-end tests, comparison benchmarks
   curl netcat-openbsd nmap socat python3 iperf3 # real clients and load generators
   jq ethtool                                    # benchmarks (eng/bench.sh)
+  qemu-system-x86 busybox-static xz-utils zstd  # kernel matrix: Debian kernels in a VM (eng/kernel-vm.sh)
 )
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test tier — pure, artifact, BPF logic (BPF_PROG_TEST_RUN) and end-to-end — and
-# prints one plain line "N passed, N failed, N skipped". Run as root on Debian 12:
-#   sudo bash eng/test.sh
+# Runs every test tier — pure, artifact, BPF logic (BPF_PROG_TEST_RUN) and end-to-end — then the
+# kernel matrix (the kernel-dependent subset on this kernel and, in qemu, on Debian's 6.1 and 6.12:
+# eng/kernel-tests.sh), and prints one plain line "N passed, N failed, N skipped" over all of them.
+# Run as root on Debian 12:
+#   sudo bash eng/test.sh                  # VIGIL_MATRIX=0 leaves the VM kernels out (the host still runs the subset)
 # Installs what is missing first. Exit status is non-zero if any test failed or a tier did not run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +21,19 @@ status=0
 for tier in Pure Artifact Kernel; do
   exe="tests/Vigil.Tests.$tier/bin/Release/net10.0/Vigil.Tests.$tier"
   echo "== tier: $tier"
-  # Kernel-facing tests share the machine's kernel: run them one at a time.
+  # Kernel-facing tests share the machine's kernel: run them one at a time. The matrix subset runs
+  # below, once per kernel (this one included).
   extra=()
-  [[ $tier == Kernel ]] && extra=(-parallel none)
+  [[ $tier == Kernel ]] && extra=(-parallel none -trait- "Matrix=true")
   "$exe" -xml "$results/$tier.xml" -noColor "${extra[@]}" "$@" || status=1
+done
+
+matrix=(host)
+[[ ${VIGIL_MATRIX:-1} == 0 ]] || matrix+=(6.1 6.12)
+echo "== kernel matrix: ${matrix[*]}"
+bash eng/kernel-tests.sh --no-build "${matrix[@]}" || status=1
+for k in "${matrix[@]}"; do
+  [[ -f artifacts/kernels/$k/results.xml ]] && cp "artifacts/kernels/$k/results.xml" "$results/Matrix-$k.xml"
 done
 
 /usr/bin/python3 - "$results" <<'PY'
@@ -37,7 +48,7 @@ for f in sorted(glob.glob(sys.argv[1] + "/*.xml")):
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 # A tier that crashed leaves no XML: count it as a failure.
-for tier in Pure Artifact Kernel; do
+for tier in Pure Artifact Kernel "${matrix[@]/#/Matrix-}"; do
   [[ -f "$results/$tier.xml" ]] || { echo "tier $tier produced no results"; status=1; }
 done
 exit $status

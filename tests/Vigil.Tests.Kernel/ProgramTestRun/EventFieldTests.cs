@@ -56,6 +56,7 @@ public class EventFieldTests
 
     [Theory]
     [MemberData(nameof(Snaplens))]
+    [Trait("Matrix", "true")] // each snaplen is a different program for the verifier: older verifiers differ
     public void Ipv4(uint snaplen)
     {
         var spec = new TcpFilterSpec { Snaplen = snaplen };
@@ -89,6 +90,7 @@ public class EventFieldTests
 
     [Theory]
     [MemberData(nameof(Snaplens))]
+    [Trait("Matrix", "true")] // each snaplen is a different program for the verifier: older verifiers differ
     public void Ipv6(uint snaplen)
     {
         var spec = new TcpFilterSpec { Snaplen = snaplen };
