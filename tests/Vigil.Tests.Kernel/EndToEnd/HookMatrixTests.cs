@@ -59,9 +59,11 @@ public class HookMatrixTests
             var events = vigil.Events.Where(e => e.GetProperty("dport").GetInt32() == port).ToList();
             var seen = events.Select(Segment.FromVigilJson).Select(s => s.ToString()).Order().ToList();
             Assert.True(toServer.Count >= 10, $"the oracle saw only {toServer.Count} segments");
-            AssertSame(toServer, seen, $"{hook} events", vigil.Stderr);
+            var unseeable = hook == "cgroup" ? LateSegmentsOfClosedSockets(captured, seen) : [];
+            var expected = toServer.Except(unseeable).ToList();
+            AssertSame(expected, seen, $"{hook} events", vigil.Stderr);
             var inPcap = Segment.FromCapture(pcap).Where(s => s.Dport == port).Select(s => s.ToString()).Order().ToList();
-            AssertSame(toServer, inPcap, $"{hook} pcap-ng", vigil.Stderr);
+            AssertSame(expected, inPcap, $"{hook} pcap-ng", vigil.Stderr);
 
             // Both programs of a tracing hook ran (tcp_v4_rcv and tcp_v6_rcv); fields every hook must fill.
             Assert.Contains(events, e => e.GetProperty("family").GetInt32() == 4);
@@ -84,7 +86,7 @@ public class HookMatrixTests
             Assert.True(vigil.Stats.GetProperty("invariant_holds").GetBoolean());
 
             // The flow view's last snapshot has the IPv4 connection with the oracle's packet and byte totals.
-            var flow = captured.Where(s => s.Dst == net.ServerV4).ToList();
+            var flow = captured.Where(s => s.Dst == net.ServerV4 && !unseeable.Contains(s.ToString())).ToList();
             var last = flows.Stdout.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Last();
             // Rows are "LOCAL <- REMOTE": the server's side of it (global hooks also show the client's).
             var row = last.Split('\n').FirstOrDefault(l => l.TrimStart().StartsWith($"{net.ServerV4}:{port} ", StringComparison.Ordinal))
@@ -96,6 +98,21 @@ public class HookMatrixTests
         {
             if (File.Exists(pcap)) File.Delete(pcap);
         }
+    }
+
+    /// <summary>cgroup_skb ingress runs from sk_filter on full sockets only. The HTTP server closes first; once
+    /// its FIN is acknowledged, its orphaned FIN_WAIT2 socket becomes a TIME_WAIT mini-socket, and the client's
+    /// FIN, if it comes in a segment of its own after that (timing: seen in a slow VM), reaches no full socket
+    /// and no cgroup program (docs/programs/tcp_inspect.md). Exactly those may be missing: the last segment of
+    /// its connection, without payload, carrying FIN. Anything else missing still fails.</summary>
+    private static HashSet<string> LateSegmentsOfClosedSockets(List<Segment> captured, List<string> seen)
+    {
+        var lastOfConnection = captured.GroupBy(s => (s.Src, s.Sport)).Select(g => g.Last().ToString()).ToHashSet();
+        return captured
+            .Where(s => s.Len == 0 && s.Flags.Contains("FIN", StringComparison.Ordinal))
+            .Select(s => s.ToString())
+            .Where(s => lastOfConnection.Contains(s) && !seen.Contains(s))
+            .ToHashSet();
     }
 
     private static void AssertSame(List<string> expected, List<string> actual, string what, string stderr) =>
