@@ -54,6 +54,11 @@ public sealed class GuardSensor : IDisposable
     {
         KernelBtf.Require();
         CheckCapacity(options.Policy);
+        // Checked first because the kernel's answers mislead: without CAP_PERFMON the verifier rejects
+        // bpf_get_current_task (an "unknown helper"), without CAP_NET_ADMIN loading fails with a bare EPERM.
+        if (Capabilities.Current.MissingForBpf(netAdmin: true) is { Length: > 0 } missing)
+            throw new BpfPermissionException("loading the guard (cgroup sock_addr and cgroup_skb programs that read the caller's credentials)",
+                Errno.EPERM, missing);
         string? cgroup = null;
         if (!options.LoadOnly)
             cgroup = options.CgroupPath is null

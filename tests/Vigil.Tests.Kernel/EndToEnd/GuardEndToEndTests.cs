@@ -221,3 +221,43 @@ public class GuardEndToEndTests
         Assert.Equal("OK", Result(bed.Python(new As(DeniedUid, OtherGid), Python, "tcp", MetadataV4, "80")));
     }
 }
+
+/// <summary>The guard with only CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN, as an unprivileged uid.</summary>
+public class GuardPrivilegeTests
+{
+    private const string ThreeCaps = "-all,+bpf,+perfmon,+net_admin";
+
+    [Theory]
+    [InlineData(ThreeCaps, null)]
+    [InlineData("-all,+bpf,+net_admin", "CAP_PERFMON")] // bpf_get_current_task and probe reads of the caller's cred/exe
+    [InlineData("-all,+bpf,+perfmon", "CAP_NET_ADMIN")] // cgroup_skb and cgroup sock_addr program types
+    public void EnforcesWithCapBpfCapPerfmonAndCapNetAdminOnly(string caps, string? missing)
+    {
+        using var bed = new GuardBed();
+        var policy = bed.WritePolicy($$"""
+            version: 1
+            endpoint_sets:
+              - { name: metadata, addresses: [{{GuardBed.MetadataV4}}], ports: [80] }
+            rules:
+              - { name: r, endpoint_set: metadata, mode: enforce, allow: { users: [47001] } }
+            """);
+        string[] launcher = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+            $"--inh-caps={caps}", $"--ambient-caps={caps}", $"--bounding-set={caps}"];
+        var vigil = PrivilegeAndHookTests.WorldReadableVigil();
+        if (missing is not null)
+        {
+            var r = Proc.Run(launcher[0], [.. launcher.Skip(1), vigil, "watch", "guard", "--policy", policy, "--cgroup", bed.Cgroup], TimeSpan.FromSeconds(30));
+            Assert.Equal(1, r.ExitCode);
+            Assert.Equal($"vigil: loading the guard (cgroup sock_addr and cgroup_skb programs that read the caller's credentials) failed: EPERM (1): Operation not permitted — needs {missing} (run as root or grant it, e.g. setcap or systemd AmbientCapabilities)",
+                Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+            Assert.Equal("", Proc.Run("bpftool", "cgroup", "show", bed.Cgroup).Stdout.Trim());
+            return;
+        }
+        bed.StartVigil(policy, launcher: launcher, vigil: vigil);
+        var denied = bed.Python(new GuardBed.As(47002, 47002), "/usr/bin/python3", "tcp", GuardBed.MetadataV4, "80");
+        Assert.EndsWith("EPERM", denied.Stdout.Trim());
+        Assert.EndsWith("OK", bed.Python(new GuardBed.As(47001, 47002), "/usr/bin/python3", "tcp", GuardBed.MetadataV4, "80").Stdout.Trim());
+        var (events, _) = bed.StopVigil();
+        Assert.Equal(47002, Assert.Single(events).GetProperty("uid").GetInt32());
+    }
+}
