@@ -18,3 +18,5 @@ struct vigil_guard_rules vigil_layout_guard_rules;
 struct vigil_guard_port_key vigil_layout_guard_port_key;
 struct vigil_guard_principal_key vigil_layout_guard_principal_key;
 struct vigil_guard_allow_value vigil_layout_guard_allow_value;
+struct vigil_guard_settings vigil_layout_guard_settings;
+struct vigil_guard_event vigil_layout_guard_event;

@@ -5,6 +5,7 @@ using Vigil.Cli.Commands;
 var root = new RootCommand("Vigil — eBPF network security and observability agent");
 var watch = new Command("watch", "Watch what a sensor sees, live");
 watch.Subcommands.Add(WatchTcpCommand.Create());
+watch.Subcommands.Add(WatchGuardCommand.Create());
 root.Subcommands.Add(watch);
 root.Subcommands.Add(DoctorCommand.Create());
 root.Subcommands.Add(PolicyCommand.Create());

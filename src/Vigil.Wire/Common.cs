@@ -6,6 +6,8 @@ namespace Vigil.Wire;
 public enum EventKind : ushort
 {
     TcpPacket = 1,
+    /// <summary><c>struct vigil_guard_event</c> (guard.h).</summary>
+    Guard = 2,
 }
 
 /// <summary>Constants of the wire contract.</summary>

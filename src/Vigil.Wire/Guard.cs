@@ -112,3 +112,94 @@ public struct GuardAllowValue(ulong rules, uint generation, uint flags)
     public uint Generation = generation;
     public uint Flags = flags;
 }
+
+/// <summary>Mirror of <c>enum vigil_guard_hook</c>.</summary>
+public enum GuardHook : byte
+{
+    Connect4 = 1,
+    Connect6 = 2,
+    Sendmsg4 = 3,
+    Sendmsg6 = 4,
+    Egress = 5,
+}
+
+/// <summary>Mirror of <c>enum vigil_guard_verdict</c>.</summary>
+public enum GuardVerdict : byte
+{
+    Audit = 1,
+    Deny = 2,
+}
+
+/// <summary>Mirror of <c>enum vigil_guard_stat</c>: indices of the per-CPU counters.</summary>
+public enum GuardStat
+{
+    Checked = 0,
+    Unguarded = 1,
+    Guarded = 2,
+    Allowed = 3,
+    Audited = 4,
+    Denied = 5,
+    Emitted = 6,
+    RateLimited = 7,
+    RingFull = 8,
+    EgressPackets = 9,
+    Count = 10,
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_settings</c>: load-time settings in .rodata.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct GuardSettings
+{
+    public ulong RateWindowNs;
+    public uint RateBurst;
+    public uint WakeupBytes;
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_event</c>: one audit or deny decision.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GuardEvent
+{
+    public EventHeader Hdr;
+    public fixed byte Daddr[16];
+    public ulong CgroupId;
+    public ulong ExeIno;
+    public ulong Violated;
+    public uint ExeDev;
+    public uint Pid;
+    public uint Tgid;
+    public uint Uid;
+    public uint Gid;
+    public uint Generation;
+    public uint Suppressed;
+    public ushort Dport;
+    public byte Family;
+    public byte Protocol;
+    public byte Verdict;
+    public byte Hook;
+    public byte Rule;
+    public byte Pad;
+    public fixed byte Comm[16];
+    public uint Pad2;
+}
+
+/// <summary>Program and map names of bpf/guard.bpf.c.</summary>
+public static class GuardNames
+{
+    public const string Object = "guard.bpf.o";
+    public const string ProgConnect4 = "vigil_guard_connect4";
+    public const string ProgConnect6 = "vigil_guard_connect6";
+    public const string ProgSendmsg4 = "vigil_guard_sendmsg4";
+    public const string ProgSendmsg6 = "vigil_guard_sendmsg6";
+    public const string ProgEgress = "vigil_guard_egress";
+    public const string MapConfig = "vigil_guard_config";
+    public const string MapDst = "vigil_guard_dst";
+    public const string MapPorts = "vigil_guard_ports";
+    public const string MapAllow = "vigil_guard_allow";
+    public const string MapEvents = "vigil_guard_events";
+    public const string MapStats = "vigil_guard_stats";
+    public const string MapRate = "vigil_guard_rate";
+    public const string Settings = "vigil_guard_cfg";
+
+    public static readonly string[] Programs = [ProgConnect4, ProgConnect6, ProgSendmsg4, ProgSendmsg6, ProgEgress];
+    public static readonly string[] Maps = [MapConfig, MapDst, MapPorts, MapAllow, MapEvents, MapStats, MapRate];
+}

@@ -88,3 +88,57 @@ public class ObjectNameTests
             $"{obj.Rodata.Name} is {obj.Rodata.ValueSize} bytes, smaller than vigil_tcp_config");
     }
 }
+
+/// <summary>The same string contract between bpf/guard.bpf.c and <see cref="GuardNames"/>.</summary>
+public class GuardObjectNameTests
+{
+    private static BpfObject OpenGuard() => BpfObject.OpenMemory(EmbeddedObjects.Read(GuardNames.Object), GuardNames.Object);
+
+    [Fact]
+    public void GuardObjectIsEmbedded() => Assert.Contains(GuardNames.Object, EmbeddedObjects.Names);
+
+    [Fact]
+    public void ProgramNamesMatchGuardNamesBothWays()
+    {
+        using var obj = OpenGuard();
+        var inObject = obj.Programs.Select(p => p.Name).ToHashSet();
+        Assert.Empty(GuardNames.Programs.Except(inObject).Order());
+        Assert.Empty(inObject.Except(GuardNames.Programs).Order());
+        Assert.Equal(GuardNames.Programs.Length, GuardNames.Programs.Distinct().Count());
+    }
+
+    [Fact]
+    public void MapNamesMatchGuardNamesBothWays()
+    {
+        using var obj = OpenGuard();
+        var inObject = obj.Maps.Where(m => !m.Name.Contains('.')).Select(m => m.Name).ToHashSet();
+        Assert.Empty(GuardNames.Maps.Except(inObject).Order());
+        Assert.Empty(inObject.Except(GuardNames.Maps).Order());
+    }
+
+    [Fact]
+    public void MapKeyAndValueSizesAreTheWireStructs()
+    {
+        using var obj = OpenGuard();
+        Assert.Equal((uint)Unsafe.SizeOf<GuardConfig>(), obj.Map(GuardNames.MapConfig).ValueSize);
+        Assert.Equal((uint)Unsafe.SizeOf<LpmKey>(), obj.Map(GuardNames.MapDst).KeySize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardRules>(), obj.Map(GuardNames.MapDst).ValueSize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardPortKey>(), obj.Map(GuardNames.MapPorts).KeySize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardRules>(), obj.Map(GuardNames.MapPorts).ValueSize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardPrincipalKey>(), obj.Map(GuardNames.MapAllow).KeySize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardAllowValue>(), obj.Map(GuardNames.MapAllow).ValueSize);
+        Assert.Equal((uint)GuardStat.Count * 8, obj.Map(GuardNames.MapStats).ValueSize);
+    }
+
+    [Fact]
+    public void SettingsGlobalIsAConstVolatileStructAtTheStartOfRodata()
+    {
+        var vars = BtfVariables.Read(EmbeddedObjectFiles.PathOf(GuardNames.Object));
+        var cfg = Assert.Single(vars, v => v.Name == GuardNames.Settings);
+        Assert.Equal(".rodata", cfg.Section);
+        Assert.Equal("vigil_guard_settings", cfg.TypeName);
+        Assert.Contains("const", cfg.Qualifiers);
+        Assert.Equal(Unsafe.SizeOf<GuardSettings>(), cfg.Size);
+        Assert.Equal(0, cfg.Offset);
+    }
+}

@@ -28,6 +28,8 @@ public class WireLayoutTests
         ["vigil_guard_port_key"] = typeof(GuardPortKey),
         ["vigil_guard_principal_key"] = typeof(GuardPrincipalKey),
         ["vigil_guard_allow_value"] = typeof(GuardAllowValue),
+        ["vigil_guard_settings"] = typeof(GuardSettings),
+        ["vigil_guard_event"] = typeof(GuardEvent),
     };
 
     public static TheoryData<string> WireStructs => new(Mirrors.Keys);

@@ -10,6 +10,7 @@
 
 enum vigil_event_kind {
 	VIGIL_EVENT_TCP_PACKET = 1,
+	VIGIL_EVENT_GUARD = 2, /* struct vigil_guard_event (guard.h) */
 };
 
 /* Every ring-buffer record starts with this header. */

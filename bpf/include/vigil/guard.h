@@ -6,11 +6,15 @@
  * Rules are numbered 0..VIGIL_GUARD_MAX_RULES-1 in policy order, and every map answers with a
  * bit set of rules (__u64), so one lookup per principal serves every rule at once.
  *
- * Maps (names are the contract's; the program object comes with the enforcement slice):
+ * Maps (bpf/guard.bpf.c; names in src/Vigil.Wire/Guard.cs GuardNames):
  *   vigil_guard_config  ARRAY[1]    struct vigil_guard_config
  *   vigil_guard_dst     LPM_TRIE    struct vigil_lpm_key        -> struct vigil_guard_rules
  *   vigil_guard_ports   HASH        struct vigil_guard_port_key -> struct vigil_guard_rules
  *   vigil_guard_allow   HASH        struct vigil_guard_principal_key -> struct vigil_guard_allow_value
+ *   vigil_guard_events  RINGBUF     struct vigil_guard_event records
+ *   vigil_guard_stats   PERCPU_ARRAY[1] __u64[VIGIL_GUARD_STAT_COUNT]
+ *   vigil_guard_rate    LRU_HASH    (uid, destination) -> rate window (kernel-private)
+ * Load-time settings: const volatile struct vigil_guard_settings vigil_guard_cfg (.rodata).
  *
  * Decision for a connect/send to (daddr, dport, protocol):
  *   1. Normalise: an IPv6 destination in ::ffff:0:0/96 (IPv4-mapped) is judged as the IPv4 address
@@ -115,5 +119,72 @@ struct vigil_guard_allow_value {
 	__u32 flags;      /* VIGIL_GUARD_ALLOW_* */
 };
 _Static_assert(sizeof(struct vigil_guard_allow_value) == 16, "vigil_guard_allow_value size");
+
+/* Which hook judged a connection. */
+enum vigil_guard_hook {
+	VIGIL_GUARD_HOOK_CONNECT4 = 1,
+	VIGIL_GUARD_HOOK_CONNECT6 = 2,
+	VIGIL_GUARD_HOOK_SENDMSG4 = 3,
+	VIGIL_GUARD_HOOK_SENDMSG6 = 4,
+	VIGIL_GUARD_HOOK_EGRESS = 5, /* cgroup_skb egress backstop (raw sockets) */
+};
+
+enum vigil_guard_verdict {
+	VIGIL_GUARD_VERDICT_AUDIT = 1, /* allowed, reported (audit rules only were violated) */
+	VIGIL_GUARD_VERDICT_DENY = 2,  /* refused: EPERM to the caller, or the packet dropped */
+};
+
+/* Per-CPU counters (vigil_guard_stats), indices below.
+ * checked = unguarded + guarded; guarded = allowed + audited + denied;
+ * audited + denied = emitted + rate_limited + ring_full. */
+enum vigil_guard_stat {
+	VIGIL_GUARD_STAT_CHECKED = 0,      /* decisions taken (hook runs that looked at a destination) */
+	VIGIL_GUARD_STAT_UNGUARDED = 1,    /* destination/port/protocol not covered by any rule */
+	VIGIL_GUARD_STAT_GUARDED = 2,      /* covered by at least one rule */
+	VIGIL_GUARD_STAT_ALLOWED = 3,      /* guarded, and an allowed principal for every rule */
+	VIGIL_GUARD_STAT_AUDITED = 4,      /* violated audit rules only: allowed and reported */
+	VIGIL_GUARD_STAT_DENIED = 5,       /* violated an enforce rule: refused */
+	VIGIL_GUARD_STAT_EMITTED = 6,      /* events submitted to the ring */
+	VIGIL_GUARD_STAT_RATE_LIMITED = 7, /* events suppressed by the per-(uid, destination) limit */
+	VIGIL_GUARD_STAT_RING_FULL = 8,    /* events lost: no room in the ring */
+	VIGIL_GUARD_STAT_EGRESS_PACKETS = 9, /* packets the egress backstop saw (all sockets) */
+	VIGIL_GUARD_STAT_COUNT = 10,
+};
+
+/* Load-time settings, in .rodata (not changed by a policy reload). */
+struct vigil_guard_settings {
+	__u64 rate_window_ns; /* length of a rate-limit window per (uid, destination) */
+	__u32 rate_burst;     /* events per window per (uid, destination); further ones are counted */
+	__u32 wakeup_bytes;   /* wake the reader once this many bytes are pending */
+};
+_Static_assert(sizeof(struct vigil_guard_settings) == 16, "vigil_guard_settings size");
+
+#define VIGIL_GUARD_MAX_GROUPS 32 /* supplementary groups examined per decision */
+
+/* One audit or deny decision. */
+struct vigil_guard_event {
+	struct vigil_event_header hdr; /* kind VIGIL_EVENT_GUARD */
+	__u8 daddr[16];     /* destination; IPv4 (and IPv4-mapped IPv6) as ::ffff:a.b.c.d */
+	__u64 cgroup_id;    /* the caller's cgroup (egress: the socket's) */
+	__u64 exe_ino;      /* executable inode; 0 = unknown (egress, kernel threads) */
+	__u64 violated;     /* V: every rule this connection violates */
+	__u32 exe_dev;      /* executable superblock s_dev, MKDEV encoding */
+	__u32 pid;          /* thread id; 0 = unknown (egress) */
+	__u32 tgid;         /* process id; 0 = unknown (egress) */
+	__u32 uid;          /* real uid (egress: the socket's uid) */
+	__u32 gid;          /* real gid; egress: unknown, 0xffffffff */
+	__u32 generation;   /* policy generation that decided */
+	__u32 suppressed;   /* decisions for this (uid, destination) not reported since its previous event */
+	__u16 dport;        /* host order */
+	__u8 family;        /* 4 or 6, as judged (mapped IPv6 = 4) */
+	__u8 protocol;      /* IPPROTO_* */
+	__u8 verdict;       /* enum vigil_guard_verdict */
+	__u8 hook;          /* enum vigil_guard_hook */
+	__u8 rule;          /* lowest rule id in violated */
+	__u8 _pad;
+	char comm[16];      /* empty = unknown (egress) */
+	__u32 _pad2;
+};
+_Static_assert(sizeof(struct vigil_guard_event) == 112, "vigil_guard_event size");
 
 #endif

@@ -8,7 +8,7 @@ public class PrivilegeAndHookTests
     private const string ThreeCaps = "-all,+bpf,+perfmon,+net_admin";
 
     /// <summary>A copy of the built CLI that any uid can execute (the checkout may sit under /root).</summary>
-    private static string WorldReadableVigil()
+    internal static string WorldReadableVigil()
     {
         var src = Path.GetDirectoryName(Repo.Vigil)!;
         var dst = Path.Combine(Path.GetTempPath(), $"vigil-priv-{Environment.ProcessId}");

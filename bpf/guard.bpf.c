@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/* Metadata-service guard: enforcement of a compiled policy (bpf/include/vigil/guard.h) in cgroup
+ * connect4/6 and sendmsg4/6 (a refused call fails with EPERM), plus a cgroup_skb egress backstop for
+ * raw sockets, which have no connect hook. Decisions that violate a rule are reported through a ring
+ * buffer, rate-limited per (uid, destination) in the kernel. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "vigil/guard.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+const volatile struct vigil_guard_settings vigil_guard_cfg = {
+	.rate_window_ns = 1000000000ULL,
+	.rate_burst = 5,
+	.wakeup_bytes = 16 * 1024,
+};
+#define SETTINGS vigil_guard_cfg
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_guard_config);
+} vigil_guard_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_lpm_key);
+	__type(value, struct vigil_guard_rules);
+} vigil_guard_dst SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct vigil_guard_port_key);
+	__type(value, struct vigil_guard_rules);
+} vigil_guard_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct vigil_guard_principal_key);
+	__type(value, struct vigil_guard_allow_value);
+} vigil_guard_allow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* resized by user space before load */
+} vigil_guard_events SEC(".maps");
+
+struct vigil_guard_counters {
+	__u64 c[VIGIL_GUARD_STAT_COUNT];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_guard_counters);
+} vigil_guard_stats SEC(".maps");
+
+/* Rate limiting state per (uid, destination): kernel-private, not part of the wire contract. */
+struct rate_key {
+	__u8 daddr[16];
+	__u32 uid;
+	__u16 dport;
+	__u8 protocol;
+	__u8 family;
+};
+
+struct rate_value {
+	__u64 window_start_ns;
+	__u32 emitted;    /* events in the current window */
+	__u32 suppressed; /* decisions not reported since the last event */
+};
+
+/* LRU: a flood of distinct destinations evicts old windows, which can only let more events through. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct rate_key);
+	__type(value, struct rate_value);
+} vigil_guard_rate SEC(".maps");
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_RAW 3
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IP_OFFSET_MASK 0x1fff
+#define IPV6_FRAG_OFFSET_MASK 0xfff8
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_DSTOPTS 60
+#define MAX_IPV6_EXT_HEADERS 4
+#define MAX_L3_HEADER 256
+
+/* What is being judged: destination as looked up (IPv4 as ::ffff:a.b.c.d, family 4). */
+struct target {
+	__u8 addr[16];
+	__u16 port;
+	__u8 family;
+	__u8 protocol;
+};
+
+/* Who is calling, as far as the hook can know. */
+struct caller {
+	__u64 exe_ino;
+	__u32 exe_dev;
+	__u32 exe_generation;
+	__u32 uid;
+	__u32 gid;
+	bool has_exe;
+};
+
+static __always_inline struct vigil_guard_counters *counters(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&vigil_guard_stats, &zero);
+}
+
+static __always_inline void count(struct vigil_guard_counters *c, int idx)
+{
+	if (c)
+		c->c[idx]++; /* per-CPU: no atomic needed */
+}
+
+static __always_inline void set_v4(struct target *t, __u32 addr_be)
+{
+	__builtin_memset(t->addr, 0, 10);
+	t->addr[10] = 0xff;
+	t->addr[11] = 0xff;
+	__builtin_memcpy(t->addr + 12, &addr_be, 4);
+	t->family = 4;
+}
+
+/* An IPv6 destination; ::ffff:0:0/96 is judged as the IPv4 address it carries (guard.h step 1). */
+static __always_inline void set_v6(struct target *t, const __u32 w[4])
+{
+	__builtin_memcpy(t->addr, w, 16);
+	t->family = (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) ? 4 : 6;
+}
+
+/* Steps 2-3: the rules guarding this destination, port and protocol. */
+static __always_inline __u64 guarded_rules(const struct vigil_guard_config *cfg, const struct target *t)
+{
+	struct vigil_lpm_key key = { .prefixlen = 8 + 128, .family = t->family };
+	__builtin_memcpy(key.addr, t->addr, 16);
+	struct vigil_guard_rules *dst = bpf_map_lookup_elem(&vigil_guard_dst, &key);
+	if (!dst)
+		return 0;
+	__u64 r = dst->rules;
+	if (!r)
+		return 0;
+	__u64 ports = t->protocol == IPPROTO_TCP ? cfg->any_port_tcp
+		    : t->protocol == IPPROTO_UDP ? cfg->any_port_udp : 0;
+	if (r & ~ports) {
+		struct vigil_guard_port_key pk = { .port = t->port, .protocol = t->protocol };
+		struct vigil_guard_rules *pr = bpf_map_lookup_elem(&vigil_guard_ports, &pk);
+		if (pr)
+			ports |= pr->rules;
+	}
+	return r & ports;
+}
+
+static __always_inline __u64 allowed_by(__u8 kind, __u64 id, __u32 dev)
+{
+	struct vigil_guard_principal_key key = { .id = id, .dev = dev, .kind = kind };
+	struct vigil_guard_allow_value *v = bpf_map_lookup_elem(&vigil_guard_allow, &key);
+	return v ? v->rules : 0;
+}
+
+/* Rules allowing one of the caller's cgroup ancestors, at the levels where the policy names a cgroup.
+ * skb == NULL: the current task's cgroup (connect/sendmsg); else the socket's (egress). Inlined, so
+ * the NULL test folds away at each call site. */
+static __always_inline __u64 cgroup_allowed(const struct vigil_guard_config *cfg, struct __sk_buff *skb)
+{
+	__u64 a = 0;
+	__u64 levels = cfg->cgroup_levels;
+	for (int l = 0; l <= VIGIL_GUARD_MAX_CGROUP_LEVEL; l++) {
+		if (!(levels >> l))
+			break;
+		if (!((levels >> l) & 1))
+			continue;
+		__u64 id = skb ? bpf_skb_ancestor_cgroup_id(skb, l) : bpf_get_current_ancestor_cgroup_id(l);
+		if (id)
+			a |= allowed_by(VIGIL_GUARD_PRINCIPAL_CGROUP, id, 0);
+	}
+	return a;
+}
+
+/* The calling task's executable: current->mm->exe_file->f_inode (zero for kernel threads). */
+static __always_inline void read_exe(struct caller *who)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	if (!inode)
+		return;
+	who->exe_ino = BPF_CORE_READ(inode, i_ino);
+	who->exe_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	who->exe_generation = BPF_CORE_READ(inode, i_generation);
+	who->has_exe = true;
+}
+
+static __always_inline __u64 exe_allowed(const struct caller *who)
+{
+	if (!who->has_exe)
+		return 0;
+	struct vigil_guard_principal_key key = { .id = who->exe_ino, .dev = who->exe_dev, .kind = VIGIL_GUARD_PRINCIPAL_EXE };
+	struct vigil_guard_allow_value *v = bpf_map_lookup_elem(&vigil_guard_allow, &key);
+	if (!v)
+		return 0;
+	/* A freed inode number reused by another file has another generation. */
+	if ((v->flags & VIGIL_GUARD_ALLOW_CHECK_GENERATION) && v->generation != who->exe_generation)
+		return 0;
+	return v->rules;
+}
+
+/* Supplementary groups: current->cred->group_info, at most VIGIL_GUARD_MAX_GROUPS of them. */
+static __always_inline __u64 supplementary_allowed(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct group_info *gi = BPF_CORE_READ(task, cred, group_info);
+	if (!gi)
+		return 0;
+	int n = BPF_CORE_READ(gi, ngroups);
+	__u64 a = 0;
+	for (int i = 0; i < VIGIL_GUARD_MAX_GROUPS; i++) {
+		if (i >= n)
+			break;
+		kgid_t g;
+		if (bpf_probe_read_kernel(&g, sizeof(g), &gi->gid[i]))
+			break;
+		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_GID, g.val, 0);
+	}
+	return a;
+}
+
+/* Returns true when the event for this decision may be emitted, and how many were suppressed before it. */
+static __always_inline bool rate_allows(struct vigil_guard_counters *c, const struct target *t, __u32 uid, __u32 *suppressed)
+{
+	struct rate_key key = { .uid = uid, .dport = t->port, .protocol = t->protocol, .family = t->family };
+	__builtin_memcpy(key.daddr, t->addr, 16);
+	__u64 now = bpf_ktime_get_ns();
+	struct rate_value *v = bpf_map_lookup_elem(&vigil_guard_rate, &key);
+	if (!v) {
+		struct rate_value init = { .window_start_ns = now, .emitted = 1 };
+		bpf_map_update_elem(&vigil_guard_rate, &key, &init, BPF_ANY);
+		*suppressed = 0;
+		return true;
+	}
+	if (now - v->window_start_ns >= SETTINGS.rate_window_ns) {
+		/* New window. Racing CPUs may both reset it: at worst a few more events, never a lost count. */
+		v->window_start_ns = now;
+		v->emitted = 0;
+	}
+	if (v->emitted >= SETTINGS.rate_burst) {
+		__sync_fetch_and_add(&v->suppressed, 1);
+		count(c, VIGIL_GUARD_STAT_RATE_LIMITED);
+		return false;
+	}
+	__sync_fetch_and_add(&v->emitted, 1);
+	*suppressed = __sync_lock_test_and_set(&v->suppressed, 0);
+	return true;
+}
+
+static __always_inline void submit(struct vigil_guard_counters *c, struct vigil_guard_event *ev)
+{
+	count(c, VIGIL_GUARD_STAT_EMITTED);
+	/* No per-event wake-up (it costs microseconds in the hook); the reader polls with a short timeout. */
+	__u64 wake = bpf_ringbuf_query(&vigil_guard_events, BPF_RB_AVAIL_DATA) >= SETTINGS.wakeup_bytes
+			     ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(ev, wake);
+}
+
+static __always_inline struct vigil_guard_event *reserve(struct vigil_guard_counters *c, const struct vigil_guard_config *cfg,
+							  const struct target *t, __u8 hook, __u64 violated, __u32 uid)
+{
+	__u32 suppressed;
+	if (!rate_allows(c, t, uid, &suppressed))
+		return NULL;
+	struct vigil_guard_event *ev = bpf_ringbuf_reserve(&vigil_guard_events, sizeof(*ev), 0);
+	if (!ev) {
+		count(c, VIGIL_GUARD_STAT_RING_FULL);
+		return NULL;
+	}
+	ev->hdr.kind = VIGIL_EVENT_GUARD;
+	ev->hdr.version = VIGIL_WIRE_VERSION;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(ev->daddr, t->addr, 16);
+	ev->dport = t->port;
+	ev->family = t->family;
+	ev->protocol = t->protocol;
+	ev->verdict = (violated & cfg->enforce_rules) ? VIGIL_GUARD_VERDICT_DENY : VIGIL_GUARD_VERDICT_AUDIT;
+	ev->hook = hook;
+	ev->violated = violated;
+	ev->rule = __builtin_ctzll(violated);
+	ev->generation = cfg->generation;
+	ev->suppressed = suppressed;
+	ev->uid = uid;
+	ev->_pad = 0;
+	ev->_pad2 = 0;
+	return ev;
+}
+
+/* Counts the outcome of a guarded decision and returns the hook's verdict (1 allow, 0 refuse). */
+static __always_inline int verdict(struct vigil_guard_counters *c, const struct vigil_guard_config *cfg, __u64 violated)
+{
+	if (!violated) {
+		count(c, VIGIL_GUARD_STAT_ALLOWED);
+		return 1;
+	}
+	if (violated & cfg->enforce_rules) {
+		count(c, VIGIL_GUARD_STAT_DENIED);
+		return 0;
+	}
+	count(c, VIGIL_GUARD_STAT_AUDITED);
+	return 1;
+}
+
+static __always_inline const struct vigil_guard_config *policy_config(void)
+{
+	__u32 zero = 0;
+	const struct vigil_guard_config *cfg = bpf_map_lookup_elem(&vigil_guard_config, &zero);
+	return cfg && cfg->rules ? cfg : NULL;
+}
+
+/* ---- connect / sendmsg: the calling task is the one asking ---- */
+
+static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool v6)
+{
+	const struct vigil_guard_config *cfg = policy_config();
+	if (!cfg)
+		return 1;
+	struct vigil_guard_counters *c = counters();
+	struct target t = {};
+	if (v6) {
+		__u32 w[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+		set_v6(&t, w);
+	} else {
+		set_v4(&t, ctx->user_ip4);
+	}
+	t.port = bpf_ntohs((__u16)ctx->user_port);
+	t.protocol = (__u8)ctx->protocol;
+	count(c, VIGIL_GUARD_STAT_CHECKED);
+
+	__u64 r = guarded_rules(cfg, &t);
+	if (!r) {
+		count(c, VIGIL_GUARD_STAT_UNGUARDED);
+		return 1;
+	}
+	count(c, VIGIL_GUARD_STAT_GUARDED);
+
+	/* Step 4: one lookup per principal kind, skipped where no rule in R names that kind. */
+	struct caller who = {};
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	who.uid = (__u32)uid_gid;
+	who.gid = uid_gid >> 32;
+	__u64 a = 0;
+	if (r & cfg->uid_rules)
+		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_UID, who.uid, 0);
+	if ((r & ~a) & cfg->gid_rules) {
+		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_GID, who.gid, 0);
+		if ((r & ~a) & cfg->gid_rules)
+			a |= supplementary_allowed();
+	}
+	if ((r & ~a) & cfg->exe_rules) {
+		read_exe(&who);
+		a |= exe_allowed(&who);
+	}
+	if ((r & ~a) & cfg->cgroup_rules)
+		a |= cgroup_allowed(cfg, NULL);
+
+	/* Step 5. */
+	__u64 v = r & ~a;
+	int allow = verdict(c, cfg, v);
+	if (!v)
+		return allow;
+
+	struct vigil_guard_event *ev = reserve(c, cfg, &t, hook, v, who.uid);
+	if (ev) {
+		if (!who.has_exe)
+			read_exe(&who);
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		ev->pid = (__u32)pid_tgid;
+		ev->tgid = pid_tgid >> 32;
+		ev->gid = who.gid;
+		ev->exe_ino = who.exe_ino;
+		ev->exe_dev = who.exe_dev;
+		ev->cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+		submit(c, ev);
+	}
+	return allow;
+}
+
+SEC("cgroup/connect4")
+int vigil_guard_connect4(struct bpf_sock_addr *ctx)
+{
+	return judge_call(ctx, VIGIL_GUARD_HOOK_CONNECT4, false);
+}
+
+SEC("cgroup/connect6")
+int vigil_guard_connect6(struct bpf_sock_addr *ctx)
+{
+	return judge_call(ctx, VIGIL_GUARD_HOOK_CONNECT6, true);
+}
+
+SEC("cgroup/sendmsg4")
+int vigil_guard_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return judge_call(ctx, VIGIL_GUARD_HOOK_SENDMSG4, false);
+}
+
+SEC("cgroup/sendmsg6")
+int vigil_guard_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return judge_call(ctx, VIGIL_GUARD_HOOK_SENDMSG6, true);
+}
+
+/* ---- cgroup_skb egress: the backstop for raw sockets ----
+ * TCP and UDP sockets were judged when they connected or sent; a raw socket has no such hook, and
+ * can carry a hand-made TCP or UDP header. Judged by the socket's uid and cgroup, the identity this
+ * hook has (no task context: the packet may be sent from softirq). Packets without a socket owner
+ * (kernel-generated: RSTs, ICMP errors) pass. */
+
+/* The destination port of a TCP or UDP header at l4 (0 when it is not in the linear data). */
+static __always_inline __u16 l4_dport(void *l4, void *data_end, __u8 protocol)
+{
+	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
+		return 0;
+	__be16 *ports = l4;
+	if ((void *)(ports + 2) > data_end)
+		return 0;
+	return bpf_ntohs(ports[1]);
+}
+
+/* Returns false when the packet is not IPv4/IPv6 or too short to judge. */
+static __always_inline bool parse_egress(struct __sk_buff *skb, struct target *t)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+		if ((void *)(ip + 1) > data_end || ip->ihl < 5)
+			return false;
+		set_v4(t, ip->daddr);
+		t->protocol = ip->protocol;
+		/* Non-first fragments carry no L4 header: judged with port 0 (any-port rules only). */
+		if (!(bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK))
+			t->port = l4_dport(data + ip->ihl * 4, data_end, t->protocol);
+		return true;
+	}
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+		if ((void *)(ip6 + 1) > data_end)
+			return false;
+		__u32 w[4];
+		__builtin_memcpy(w, &ip6->daddr, 16);
+		set_v6(t, w);
+		__u8 next = ip6->nexthdr;
+		__u32 off = sizeof(*ip6);
+#pragma unroll
+		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+			    next != IPPROTO_FRAGMENT)
+				break;
+			__u8 *ext = data + off;
+			if (off > MAX_L3_HEADER || (void *)(ext + 8) > data_end)
+				return true; /* headers beyond what we walk: judged with port 0 */
+			if (next == IPPROTO_FRAGMENT) {
+				if (bpf_ntohs(*(__be16 *)(ext + 2)) & IPV6_FRAG_OFFSET_MASK) {
+					t->protocol = ext[0];
+					return true;
+				}
+				next = ext[0];
+				off += 8;
+			} else {
+				next = ext[0];
+				off += (ext[1] + 1) * 8;
+			}
+		}
+		t->protocol = next;
+		if (off <= MAX_L3_HEADER)
+			t->port = l4_dport(data + off, data_end, next);
+		return true;
+	}
+	return false;
+}
+
+SEC("cgroup_skb/egress")
+int vigil_guard_egress(struct __sk_buff *skb)
+{
+	struct vigil_guard_counters *c = counters();
+	count(c, VIGIL_GUARD_STAT_EGRESS_PACKETS);
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->type != SOCK_RAW)
+		return 1;
+	const struct vigil_guard_config *cfg = policy_config();
+	if (!cfg)
+		return 1;
+	struct target t = {};
+	if (!parse_egress(skb, &t))
+		return 1;
+	count(c, VIGIL_GUARD_STAT_CHECKED);
+	__u64 r = guarded_rules(cfg, &t);
+	if (!r) {
+		count(c, VIGIL_GUARD_STAT_UNGUARDED);
+		return 1;
+	}
+	count(c, VIGIL_GUARD_STAT_GUARDED);
+	__u32 uid = bpf_get_socket_uid(skb);
+	__u64 a = 0;
+	if (r & cfg->uid_rules)
+		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_UID, uid, 0);
+	if ((r & ~a) & cfg->cgroup_rules)
+		a |= cgroup_allowed(cfg, skb);
+	__u64 v = r & ~a;
+	int allow = verdict(c, cfg, v);
+	if (!v)
+		return allow;
+	struct vigil_guard_event *ev = reserve(c, cfg, &t, VIGIL_GUARD_HOOK_EGRESS, v, uid);
+	if (ev) {
+		ev->pid = 0;
+		ev->tgid = 0;
+		ev->gid = 0xffffffff;
+		ev->exe_ino = 0;
+		ev->exe_dev = 0;
+		ev->cgroup_id = bpf_skb_cgroup_id(skb);
+		__builtin_memset(ev->comm, 0, sizeof(ev->comm));
+		submit(c, ev);
+	}
+	return allow;
+}

@@ -1,0 +1,186 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Vigil.Cli.Policy;
+using Vigil.Core.Guard;
+using Vigil.Core.Naming;
+using Vigil.Core.Pipeline;
+using Vigil.Core.Policy;
+using Vigil.Core.Tcp;
+using Vigil.Interop;
+using Vigil.Interop.Bpf;
+using Vigil.Outputs.Guard;
+using Vigil.Sensors.Guard;
+using Vigil.Wire;
+
+namespace Vigil.Cli.Commands;
+
+public sealed record GuardWatchSettings
+{
+    public string? PolicyPath { get; init; }
+    public string? CgroupPath { get; init; }
+    public string Output { get; init; } = "json";
+    public long? Count { get; init; }
+    public TimeSpan? Duration { get; init; }
+    public uint RateBurst { get; init; } = 5;
+    public bool Verbose { get; init; }
+}
+
+/// <summary>One run of `vigil watch guard`: validate and compile the policy (nothing touches the kernel
+/// when it is invalid), load and attach the guard, print what is guarded, then every decision the
+/// kernel reports until Ctrl-C/SIGTERM, --count or --duration. Detaches on exit (no pinning yet).</summary>
+public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, TextWriter stderr)
+{
+    private const int PollTimeoutMs = 50;
+
+    /// <summary>Decodes records and writes them straight to the sink: decisions are rate-limited in the
+    /// kernel, so one thread keeps up without a hand-off queue.</summary>
+    private sealed class EventLoop(IGuardDecisionSink sink, long limit)
+    {
+        public long Received, Decoded, Malformed, Written;
+        public bool LimitReached => Written >= limit;
+
+        public void OnRecord(ReadOnlySpan<byte> record)
+        {
+            Received++;
+            if (GuardEventDecoder.TryDecode(record, out var d) != DecodeResult.Ok) { Malformed++; return; }
+            Decoded++;
+            if (Written >= limit) return;
+            sink.Write(in d);
+            Written++;
+        }
+    }
+
+    private readonly struct Handler(EventLoop loop) : IRingRecordHandler
+    {
+        public void OnRecord(ReadOnlySpan<byte> record) => loop.OnRecord(record);
+    }
+
+    public int Run(CancellationToken cancel)
+    {
+        var host = new SystemHostPrincipals();
+        var result = settings.PolicyPath is null ? DefaultPolicy.Load(host) : PolicyLoader.LoadFile(settings.PolicyPath, host);
+        foreach (var d in result.Diagnostics) stderr.WriteLine(d.ToString());
+        if (result.Policy is not { } policy) return ExitCodes.Usage;
+        var compiled = PolicyCompiler.Compile(policy);
+
+        LibbpfRuntime.EnsureLoaded();
+        LibbpfRuntime.Log = (level, message) =>
+        {
+            if (settings.Verbose && level <= LibbpfLogLevel.Info) stderr.WriteLine(message);
+        };
+        using var sensor = GuardSensor.Start(new GuardSensorOptions
+        {
+            CgroupPath = settings.CgroupPath,
+            Policy = ToMapContents(compiled),
+            Settings = new GuardSettings { RateWindowNs = 1_000_000_000, RateBurst = settings.RateBurst, WakeupBytes = 16 * 1024 },
+        });
+        stderr.WriteLine(StartLine(policy, compiled, sensor));
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        if (settings.Duration is { } duration) stop.CancelAfter(duration);
+
+        var time = TimeBase.Now();
+        var names = new SystemGuardNames(compiled, new HostNames(), CgroupPaths.ForThisHost());
+        Stream? stdoutStream = null;
+        IGuardDecisionSink sink;
+        if (settings.Output == "json")
+        {
+            // fd 1 as a FileStream: the console stream ignores EPIPE (`vigil … | head` must end).
+            stdoutStream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1 << 14);
+            sink = new GuardJsonSink(stdoutStream, time, names);
+        }
+        else
+            sink = new GuardTableSink(stdout, time, names);
+
+        var loop = new EventLoop(sink, settings.Count ?? long.MaxValue);
+        var handler = new Handler(loop);
+        try
+        {
+            var reader = sensor.Reader;
+            while (!stop.IsCancellationRequested && !loop.LimitReached)
+            {
+                if (reader.Poll(ref handler, PollTimeoutMs) > 0) sink.Flush();
+            }
+            if (reader.Drain(ref handler) > 0) sink.Flush();
+        }
+        catch (IOException)
+        {
+            // stdout closed by its reader (`| head`): end quietly, as tcpdump does.
+        }
+        finally
+        {
+            try { stdoutStream?.Dispose(); } catch (IOException) { }
+        }
+        stderr.WriteLine(StatsJson(sensor.ReadCounters(), loop));
+        return ExitCodes.Ok;
+    }
+
+    public static GuardMapContents ToMapContents(CompiledGuardPolicy p) => new(
+        p.Config,
+        p.Destinations.Select(e => (e.Key, e.Value)).ToList(),
+        p.Ports.Select(e => (e.Key, e.Value)).ToList(),
+        p.Allow.Select(e => (e.Key, e.Value)).ToList());
+
+    private static string StartLine(GuardPolicy policy, CompiledGuardPolicy compiled, GuardSensor sensor)
+    {
+        int enforce = compiled.Rules.Count(r => r.Mode == GuardMode.Enforce);
+        var rules = string.Join(", ", compiled.Rules.Select(r => $"{r.Name} ({(r.Mode == GuardMode.Enforce ? "enforce" : "audit")}: {r.EndpointSet})"));
+        return $"vigil: guarding {compiled.Rules.Count} rule{(compiled.Rules.Count == 1 ? "" : "s")} ({enforce} enforce, {compiled.Rules.Count - enforce} audit) " +
+               $"over {compiled.Destinations.Count} destination prefixes on cgroup {sensor.CgroupPath} " +
+               $"with {string.Join(", ", GuardSensor.HookNames)}; policy {policy.Source} generation {sensor.Generation}: {rules}";
+    }
+
+    private static string StatsJson(ulong[] kernel, EventLoop loop)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("kernel");
+            foreach (var stat in Enum.GetValues<GuardStat>().Where(s => s != GuardStat.Count))
+                w.WriteNumber(JsonNamingPolicy.SnakeCaseLower.ConvertName(stat.ToString()), kernel[(int)stat]);
+            w.WriteEndObject();
+            w.WriteStartObject("user");
+            w.WriteNumber("received", loop.Received);
+            w.WriteNumber("decoded", loop.Decoded);
+            w.WriteNumber("malformed", loop.Malformed);
+            w.WriteNumber("written", loop.Written);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}
+
+/// <summary>Names for guard events on this host: rule names from the policy, cgroup paths from the
+/// cgroup2 mount, executables from /proc (checked against the event's inode, cached by inode).</summary>
+public sealed class SystemGuardNames(CompiledGuardPolicy policy, HostNames hostNames, CgroupPaths cgroups) : IGuardNames
+{
+    private readonly Dictionary<(uint Dev, ulong Inode), string> _exes = new();
+
+    public string? RuleName(int rule) => policy.Rules.FirstOrDefault(r => r.Id == rule)?.Name;
+
+    public string? CgroupPath(ulong cgroupId) => cgroups.Find(cgroupId);
+
+    public string? UserName(uint uid) => hostNames.TryUserName(uid);
+
+    public string CommText(in Comm16 comm) => hostNames.CommText(in comm);
+
+    public string? ExecutablePath(in GuardDecision d)
+    {
+        if (d.ExeInode == 0) return null;
+        if (_exes.TryGetValue((d.ExeDev, d.ExeInode), out var path)) return path;
+        if (!d.TaskKnown) return null;
+        var link = $"/proc/{d.Tgid}/exe";
+        // The process may have exited or exec'd since: only a file with the event's inode counts.
+        if (FileIdentity.Read(link, out _) is not { } f || f.Inode != d.ExeInode || ((f.DevMajor << 20) | f.DevMinor) != d.ExeDev) return null;
+        try { path = File.ResolveLinkTarget(link, returnFinalTarget: false)?.FullName; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        if (path is null) return null;
+        if (_exes.Count >= 4096) _exes.Clear();
+        _exes[(d.ExeDev, d.ExeInode)] = path;
+        return path;
+    }
+}

@@ -1,0 +1,48 @@
+using System.CommandLine;
+
+namespace Vigil.Cli.Commands;
+
+/// <summary>`vigil watch guard`: options → <see cref="GuardWatchSettings"/> → <see cref="GuardWatch"/>.</summary>
+public static class WatchGuardCommand
+{
+    public static Command Create()
+    {
+        var policy = new Option<string?>("--policy") { Description = "guard policy file (YAML, docs/policy.md); default: the embedded default policy" };
+        var cgroup = new Option<string?>("--cgroup") { Description = "guard the processes of this cgroup v2 subtree (default: the root, i.e. every process)" };
+        var output = new Option<string?>("--output", "-o") { Description = "table|json (default: table on a terminal, json otherwise)" };
+        output.AcceptOnlyFromAmong("table", "json");
+        var count = new Option<long?>("--count", "-c") { Description = "stop after N events" };
+        var duration = new Option<string?>("--duration", "-d") { Description = "stop after this long (e.g. 10s, 2m)" };
+        var burst = new Option<uint>("--rate-burst") { Description = "events per second per (uid, destination); more are counted, not shown", DefaultValueFactory = _ => 5 };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "also print libbpf's messages" };
+
+        var cmd = new Command("guard", "Enforce a guard policy (metadata services and other destinations) in the kernel and show every audit or deny decision")
+        {
+            policy, cgroup, output, count, duration, burst, verbose,
+        };
+        cmd.SetAction((ParseResult r, CancellationToken ct) =>
+        {
+            try
+            {
+                var settings = new GuardWatchSettings
+                {
+                    PolicyPath = r.GetValue(policy),
+                    CgroupPath = r.GetValue(cgroup),
+                    Output = r.GetValue(output) ?? (Console.IsOutputRedirected ? "json" : "table"),
+                    Count = r.GetValue(count),
+                    Duration = r.GetValue(duration) is { } d ? DurationParser.Parse(d) : null,
+                    RateBurst = r.GetValue(burst),
+                    Verbose = r.GetValue(verbose),
+                };
+                if (settings.Count is <= 0) throw new Core.UsageException("--count must be positive");
+                if (settings.RateBurst == 0) throw new Core.UsageException("--rate-burst must be positive");
+                return Task.FromResult(new GuardWatch(settings, Console.Out, Console.Error).Run(ct));
+            }
+            catch (Exception e)
+            {
+                return Task.FromResult(ExitCodes.Report(e, Console.Error));
+            }
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,180 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Vigil.Core.Guard;
+using Vigil.Core.Naming;
+using Vigil.Core.Pipeline;
+using Vigil.Outputs.Text;
+using Vigil.Wire;
+
+namespace Vigil.Outputs.Guard;
+
+/// <summary>Receives decoded guard decisions (docs/events.md, "Guard events").</summary>
+public interface IGuardDecisionSink
+{
+    void Write(in GuardDecision decision);
+    void Flush();
+}
+
+/// <summary>Names shared by the guard's sinks.</summary>
+public static class GuardText
+{
+    public static string Verdict(GuardVerdict v) => v switch
+    {
+        GuardVerdict.Audit => "audit",
+        GuardVerdict.Deny => "deny",
+        _ => "unknown",
+    };
+
+    public static string Hook(GuardHook h) => h switch
+    {
+        GuardHook.Connect4 => "connect4",
+        GuardHook.Connect6 => "connect6",
+        GuardHook.Sendmsg4 => "sendmsg4",
+        GuardHook.Sendmsg6 => "sendmsg6",
+        GuardHook.Egress => "egress",
+        _ => "unknown",
+    };
+
+    private static readonly string[] ProtocolNumbers = Enumerable.Range(0, 256).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
+    public static string Protocol(byte p) => p switch
+    {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        58 => "icmpv6",
+        _ => ProtocolNumbers[p],
+    };
+}
+
+/// <summary>JSON lines, one object per decision, fields in a fixed order (docs/events.md).</summary>
+public sealed class GuardJsonSink : IGuardDecisionSink, IDisposable
+{
+    private readonly Stream _output;
+    private readonly TimeBase _time;
+    private readonly IGuardNames _names;
+    private readonly ArrayBufferWriter<byte> _buffer = new(16 * 1024);
+    private readonly Utf8JsonWriter _json;
+
+    public GuardJsonSink(Stream output, TimeBase time, IGuardNames names)
+    {
+        _output = output;
+        _time = time;
+        _names = names;
+        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    }
+
+    public void Write(in GuardDecision d)
+    {
+        var w = _json;
+        w.WriteStartObject();
+        Span<byte> time = stackalloc byte[TimeText.Rfc3339NanosLength];
+        w.WriteString("time"u8, time[..TimeText.Rfc3339Nanos(_time.ToUnixNanoseconds(d.TimestampNs), time)]);
+        w.WriteString("verdict"u8, GuardText.Verdict(d.Verdict));
+        w.WriteString("hook"u8, GuardText.Hook(d.Hook));
+        w.WriteNumber("rule_id"u8, d.Rule);
+        WriteStringOrNull(w, "rule"u8, _names.RuleName(d.Rule));
+        w.WriteStartArray("violated"u8);
+        for (int i = 0; i < GuardConstants.MaxRules; i++)
+            if ((d.Violated >> i & 1) != 0) w.WriteNumberValue(i);
+        w.WriteEndArray();
+        w.WriteNumber("policy_generation"u8, d.Generation);
+        if (d.TaskKnown)
+        {
+            w.WriteNumber("pid"u8, d.Tgid);
+            w.WriteNumber("tid"u8, d.Pid);
+            w.WriteString("comm"u8, _names.CommText(in d.Comm));
+        }
+        else
+        {
+            w.WriteNull("pid"u8);
+            w.WriteNull("tid"u8);
+            w.WriteNull("comm"u8);
+        }
+        w.WriteNumber("uid"u8, d.Uid);
+        WriteStringOrNull(w, "user"u8, _names.UserName(d.Uid));
+        if (d.Gid is { } gid) w.WriteNumber("gid"u8, gid);
+        else w.WriteNull("gid"u8);
+        WriteStringOrNull(w, "exe"u8, _names.ExecutablePath(in d));
+        if (d.ExeInode != 0)
+        {
+            w.WriteNumber("exe_inode"u8, d.ExeInode);
+            Span<char> dev = stackalloc char[24];
+            d.ExeDevMajor.TryFormat(dev, out int n1);
+            dev[n1] = ':';
+            d.ExeDevMinor.TryFormat(dev[(n1 + 1)..], out int n2);
+            w.WriteString("exe_dev"u8, dev[..(n1 + 1 + n2)]);
+        }
+        else
+        {
+            w.WriteNull("exe_inode"u8);
+            w.WriteNull("exe_dev"u8);
+        }
+        w.WriteNumber("cgroup_id"u8, d.CgroupId);
+        var cgroup = _names.CgroupPath(d.CgroupId);
+        WriteStringOrNull(w, "cgroup"u8, cgroup);
+        WriteStringOrNull(w, "container_id"u8, ContainerId.FromCgroupPath(cgroup));
+        w.WriteNumber("family"u8, d.Family);
+        w.WriteString("protocol"u8, GuardText.Protocol(d.Protocol));
+        Span<char> addr = stackalloc char[AddressText.MaxAddressLength];
+        w.WriteString("daddr"u8, addr[..AddressText.Format(in d.Destination, d.Family, addr)]);
+        w.WriteNumber("dport"u8, d.Port);
+        w.WriteNumber("suppressed"u8, d.Suppressed);
+        w.WriteEndObject();
+        w.Flush();
+        _buffer.GetSpan(1)[0] = (byte)'\n';
+        _buffer.Advance(1);
+        w.Reset();
+    }
+
+    public void Flush()
+    {
+        if (_buffer.WrittenCount > 0)
+        {
+            _output.Write(_buffer.WrittenSpan);
+            _buffer.ResetWrittenCount();
+        }
+        _output.Flush();
+    }
+
+    public void Dispose()
+    {
+        Flush();
+        _json.Dispose();
+    }
+
+    private static void WriteStringOrNull(Utf8JsonWriter w, ReadOnlySpan<byte> name, string? value)
+    {
+        if (value is null) w.WriteNull(name);
+        else w.WriteString(name, value);
+    }
+}
+
+/// <summary>A table for people: one row per decision, times of day in UTC; "-" marks what is unknown.</summary>
+public sealed class GuardTableSink(TextWriter output, TimeBase time, IGuardNames names) : IGuardDecisionSink
+{
+    private bool _headerWritten;
+
+    public void Write(in GuardDecision d)
+    {
+        if (!_headerWritten)
+        {
+            output.WriteLine($"{"TIME(UTC)",-16} {"VERDICT",-7} {"HOOK",-8} {"PID",7} {"COMM",-15} {"USER",-10} {"DESTINATION",-30} {"PROTO",-5} {"RULE",-20} {"SUPPR",5} {"CGROUP / EXE"}");
+            _headerWritten = true;
+        }
+        Span<char> clock = stackalloc char[TimeText.ClockMicrosLength];
+        int n = TimeText.ClockMicros(time.ToUnixNanoseconds(d.TimestampNs), clock);
+        Span<char> endpoint = stackalloc char[AddressText.MaxEndpointLength];
+        int e = AddressText.FormatEndpoint(in d.Destination, d.Family, d.Port, endpoint);
+        var user = names.UserName(d.Uid) ?? d.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (user.Length > 10) user = user[..9] + "+";
+        var cgroup = names.CgroupPath(d.CgroupId);
+        var container = ContainerId.FromCgroupPath(cgroup);
+        var where = (cgroup ?? $"cgroup {d.CgroupId}") + (container is null ? "" : $" (container {container[..12]})") +
+                    (names.ExecutablePath(in d) is { } exe ? " " + exe : "");
+        output.WriteLine($"{clock[..n],-16} {GuardText.Verdict(d.Verdict),-7} {GuardText.Hook(d.Hook),-8} {(d.TaskKnown ? d.Tgid.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-"),7} {(d.TaskKnown ? names.CommText(in d.Comm) : "-"),-15} {user,-10} {endpoint[..e],-30} {GuardText.Protocol(d.Protocol),-5} {names.RuleName(d.Rule) ?? d.Rule.ToString(System.Globalization.CultureInfo.InvariantCulture),-20} {d.Suppressed,5} {where}");
+    }
+
+    public void Flush() => output.Flush();
+}

@@ -1,0 +1,263 @@
+using System.Text.Json;
+using Vigil.Tests.Kernel.Support;
+using static Vigil.Tests.Kernel.Support.GuardBed;
+
+namespace Vigil.Tests.Kernel.EndToEnd;
+
+/// <summary>`vigil watch guard` enforcing policies against real clients (curl, python, raw sockets) run as
+/// test uids in a test cgroup and a test namespace holding a fake metadata service.</summary>
+public class GuardEndToEndTests
+{
+    // Numeric ids with no account behind them: setpriv needs none, and nothing in /etc changes.
+    private const int AllowedUid = 47001, DeniedUid = 47002, AllowedGid = 47100, OtherGid = 47101;
+    private static readonly string Python = "/usr/bin/python3";
+
+    private static string Policy(string mode, string allow) => $"""
+        version: 1
+        endpoint_sets:
+          - name: metadata
+            addresses: [{MetadataV4}, {MetadataV6}]
+            ports: [80]
+        rules:
+          - name: metadata-guard
+            endpoint_set: metadata
+            mode: {mode}
+            allow:
+        {allow}
+        """;
+
+    private static string Result(Proc.Result r)
+    {
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length >= 2, $"client printed {r.Stdout} / {r.Stderr}");
+        return lines[1];
+    }
+
+    private static int Pid(Proc.Result r) => int.Parse(r.Stdout.Split('\n')[0]["pid=".Length..]);
+
+    [Fact]
+    public void EnforceAdmitsEachKindOfAllowedPrincipalAndRefusesEveryoneElseWithEperm()
+    {
+        using var bed = new GuardBed();
+        // A copy of python is another executable (another inode) than /usr/bin/python3.
+        var pythonCopy = Path.Combine(bed.Dir, "allowed-python");
+        File.Copy(Proc.Run("readlink", "-f", Python).Stdout.Trim(), pythonCopy);
+        File.SetUnixFileMode(pythonCopy, (UnixFileMode)0x1ED);
+        var policy = bed.WritePolicy(Policy("enforce", $"""
+                  users: [{AllowedUid}]
+                  groups: [{AllowedGid}]
+                  executables: [{pythonCopy}]
+                  cgroups: [{bed.CgroupRelative}/allowed]
+            """));
+        bed.StartVigil(policy);
+
+        var denied = new As(DeniedUid, OtherGid);
+        // Each allowed principal reaches the service, over IPv4 and IPv6.
+        foreach (var (who, python, what) in new (As, string, string)[]
+                 {
+                     (new As(AllowedUid, OtherGid), Python, "uid"),
+                     (new As(DeniedUid, AllowedGid), Python, "primary gid"),
+                     (new As(DeniedUid, OtherGid, [OtherGid + 5, AllowedGid]), Python, "supplementary gid"),
+                     (denied, pythonCopy, "executable"),
+                     (denied with { InAllowedCgroup = true }, Python, "cgroup"),
+                 })
+            foreach (var host in new[] { MetadataV4, MetadataV6 })
+                Assert.True(Result(bed.Python(who, python, "tcp", host, "80")) == "OK", $"allowed by {what} to {host}");
+
+        // Everyone else: EPERM at once, for IPv4, IPv6, IPv4-mapped IPv6 and UDP without connect.
+        Assert.Equal("EPERM", Result(bed.Python(denied, Python, "tcp", MetadataV4, "80")));
+        Assert.Equal("EPERM", Result(bed.Python(denied, Python, "tcp", MetadataV6, "80")));
+        Assert.Equal("EPERM", Result(bed.Python(denied, Python, "tcp", "::ffff:" + MetadataV4, "80")));
+        Assert.Equal("EPERM", Result(bed.Python(denied, Python, "udp", MetadataV4, "80")));
+        Assert.Equal("EPERM", Result(bed.Python(denied, Python, "udp", MetadataV6, "80")));
+        var started = DateTime.UtcNow;
+        var curl = bed.Run(denied, "curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "10", $"http://{MetadataV4}/");
+        Assert.Equal(7, curl.ExitCode);
+        Assert.Contains("Couldn't connect to server", curl.Stderr);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), "a refused connect fails at once");
+        // Unguarded: another port of the same address, and another address.
+        Assert.Equal("ECONNREFUSED", Result(bed.Python(denied, Python, "tcp", MetadataV4, "81")));
+        Assert.Equal("OK", Result(bed.Python(denied, Python, "tcp", "127.0.0.1", "80")));
+
+        var (events, stats) = bed.StopVigil();
+        Assert.All(events, e => Assert.Equal("deny", e.GetProperty("verdict").GetString()));
+        Assert.All(events, e => Assert.Equal(DeniedUid, e.GetProperty("uid").GetInt32()));
+        // 5 python refusals + curl; nothing for the allowed or unguarded connects.
+        Assert.Equal(6, events.Count);
+        Assert.Equal(["connect4", "connect6", "connect6", "sendmsg4", "sendmsg6", "connect4"], events.Select(e => e.GetProperty("hook").GetString()!).ToArray());
+        Assert.Equal(4, events[2].GetProperty("family").GetInt32()); // ::ffff:169.254.169.254 judged as IPv4
+        Assert.Equal(MetadataV4, events[2].GetProperty("daddr").GetString());
+        Assert.Equal("curl", events[5].GetProperty("comm").GetString());
+        Assert.Equal(6UL, stats.GetProperty("kernel").GetProperty("denied").GetUInt64());
+        Assert.Equal(10UL, stats.GetProperty("kernel").GetProperty("allowed").GetUInt64());
+    }
+
+    [Fact]
+    public void ADenyEventCarriesThePidUidCommExecutableAndCgroupOfTheCaller()
+    {
+        using var bed = new GuardBed();
+        bed.StartVigil(bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]")));
+        var r = bed.Python(new As(DeniedUid, OtherGid), Python, "tcp", MetadataV4, "80", "1", "1.0");
+        Assert.Equal("EPERM", Result(r));
+        var (events, _) = bed.StopVigil();
+        var e = Assert.Single(events);
+        Assert.Equal(Pid(r), e.GetProperty("pid").GetInt32());
+        Assert.Equal(Pid(r), e.GetProperty("tid").GetInt32());
+        Assert.Equal(DeniedUid, e.GetProperty("uid").GetInt32());
+        Assert.Equal(OtherGid, e.GetProperty("gid").GetInt32());
+        Assert.Equal("python3", e.GetProperty("comm").GetString());
+        var realPython = Proc.Run("readlink", "-f", Python).Stdout.Trim();
+        Assert.Equal(realPython, e.GetProperty("exe").GetString());
+        var stat = Proc.Run("stat", "-L", "-c", "%i %Hd:%Ld", realPython).Stdout.Trim().Split(' ');
+        Assert.Equal(ulong.Parse(stat[0]), e.GetProperty("exe_inode").GetUInt64());
+        Assert.Equal(stat[1], e.GetProperty("exe_dev").GetString());
+        Assert.Equal(ulong.Parse(Proc.Run("stat", "-c", "%i", bed.Cgroup).Stdout.Trim()), e.GetProperty("cgroup_id").GetUInt64());
+        Assert.Equal(bed.CgroupRelative, e.GetProperty("cgroup").GetString());
+        Assert.Equal(JsonValueKind.Null, e.GetProperty("container_id").ValueKind);
+        Assert.Equal("metadata-guard", e.GetProperty("rule").GetString());
+        Assert.Equal(0, e.GetProperty("rule_id").GetInt32());
+        Assert.Equal("connect4", e.GetProperty("hook").GetString());
+        Assert.Equal("tcp", e.GetProperty("protocol").GetString());
+        Assert.Equal(MetadataV4, e.GetProperty("daddr").GetString());
+        Assert.Equal(80, e.GetProperty("dport").GetInt32());
+        Assert.Equal(1, e.GetProperty("policy_generation").GetInt32());
+        Assert.Equal(0, e.GetProperty("suppressed").GetInt32());
+    }
+
+    [Fact]
+    public void AuditModeAllowsTheConnectionAndReportsIt()
+    {
+        using var bed = new GuardBed();
+        bed.StartVigil(bed.WritePolicy(Policy("audit", $"      users: [{AllowedUid}]")));
+        var denied = new As(DeniedUid, OtherGid);
+        Assert.Equal("OK", Result(bed.Python(denied, Python, "tcp", MetadataV4, "80")));
+        var curl = bed.Run(denied, "curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "10", $"http://[{MetadataV6}]/");
+        Assert.True(curl.ExitCode == 0, curl.Stderr);
+        Assert.Equal("OK", Result(bed.Python(new As(AllowedUid, OtherGid), Python, "tcp", MetadataV4, "80")));
+        var (events, stats) = bed.StopVigil();
+        Assert.Equal(2, events.Count);
+        Assert.All(events, e => Assert.Equal("audit", e.GetProperty("verdict").GetString()));
+        Assert.Equal(["python3", "curl"], events.Select(e => e.GetProperty("comm").GetString()!).ToArray());
+        Assert.Equal(MetadataV6, events[1].GetProperty("daddr").GetString());
+        Assert.Equal(2UL, stats.GetProperty("kernel").GetProperty("audited").GetUInt64());
+        Assert.Equal(0UL, stats.GetProperty("kernel").GetProperty("denied").GetUInt64());
+    }
+
+    [Fact]
+    public void ARawSocketIsStoppedByTheEgressBackstop()
+    {
+        using var bed = new GuardBed();
+        bed.StartVigil(bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]")));
+        var rawDenied = new As(DeniedUid, OtherGid, Caps: "net_raw");
+        Assert.Equal("EPERM", Result(bed.Python(rawDenied, Python, "raw", MetadataV4, "80")));
+        Assert.Equal("OK", Result(bed.Python(rawDenied, Python, "raw", "127.0.0.1", "80")));       // unguarded address
+        Assert.Equal("OK", Result(bed.Python(rawDenied, Python, "raw", MetadataV4, "443")));       // unguarded port
+        Assert.Equal("OK", Result(bed.Python(new As(AllowedUid, OtherGid, Caps: "net_raw"), Python, "raw", MetadataV4, "80")));
+        var (events, stats) = bed.StopVigil();
+        var e = Assert.Single(events);
+        Assert.Equal("egress", e.GetProperty("hook").GetString());
+        Assert.Equal("deny", e.GetProperty("verdict").GetString());
+        Assert.Equal(DeniedUid, e.GetProperty("uid").GetInt32());
+        Assert.Equal(JsonValueKind.Null, e.GetProperty("pid").ValueKind); // no task context at egress: unknown, not guessed
+        Assert.Equal(bed.CgroupRelative, e.GetProperty("cgroup").GetString());
+        Assert.Equal(80, e.GetProperty("dport").GetInt32());
+        Assert.Equal("tcp", e.GetProperty("protocol").GetString());
+        Assert.Equal(1UL, stats.GetProperty("kernel").GetProperty("denied").GetUInt64());
+    }
+
+    [Fact]
+    public void ATightRetryLoopIsRateLimitedAndTheSuppressedCountsAddUp()
+    {
+        using var bed = new GuardBed();
+        bed.StartVigil(bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]")), ["--rate-burst", "3"]);
+        var denied = new As(DeniedUid, OtherGid);
+        Assert.Equal("EPERM=300", Result(bed.Python(denied, Python, "tcp", MetadataV4, "80", "300")));
+        Thread.Sleep(1200); // a new one-second window
+        Assert.Equal("EPERM", Result(bed.Python(denied, Python, "tcp", MetadataV4, "80")));
+        var (events, stats) = bed.StopVigil();
+        long reported = events.Count, suppressed = events.Sum(e => e.GetProperty("suppressed").GetInt64());
+        Assert.Equal(301, reported + suppressed); // every decision is either an event or counted in a later one
+        Assert.InRange(reported, 4, 12);           // 3 per window: the loop spans one or two windows, then the last try
+        Assert.True(events[^1].GetProperty("suppressed").GetInt64() > 0, "the next event carries the suppressed count");
+        var kernel = stats.GetProperty("kernel");
+        Assert.Equal(301UL, kernel.GetProperty("denied").GetUInt64());
+        Assert.Equal(301UL, kernel.GetProperty("emitted").GetUInt64() + kernel.GetProperty("rate_limited").GetUInt64());
+        Assert.Equal((ulong)suppressed, kernel.GetProperty("rate_limited").GetUInt64());
+    }
+
+    [Fact]
+    public void ABadPolicyGetsThePolicyCheckErrorsExitTwoAndNothingIsAttached()
+    {
+        using var bed = new GuardBed();
+        var policy = bed.WritePolicy("""
+            version: 1
+            endpoint_sets:
+              - name: m
+                addresses: [169.254.169.254/33]
+            rules:
+              - { name: r, endpoint_set: m, mode: block }
+            """);
+        var check = Proc.Run(Repo.Vigil, ["policy", "check", policy], TimeSpan.FromSeconds(30));
+        var watch = Proc.Run(Repo.Vigil, ["watch", "guard", "--policy", policy, "--cgroup", bed.Cgroup], TimeSpan.FromSeconds(30));
+        Assert.Equal(2, watch.ExitCode);
+        Assert.Equal(2, check.ExitCode);
+        Assert.Equal(check.Stderr, watch.Stderr);
+        Assert.Contains("invalid prefix length '/33'", watch.Stderr);
+        Assert.Contains("unknown mode 'block'", watch.Stderr);
+        Assert.Empty(watch.Stdout);
+        Assert.Equal("", Proc.Run("bpftool", "cgroup", "show", bed.Cgroup).Stdout.Trim());
+    }
+
+    [Fact]
+    public void ProgramsAreDetachedWhenVigilExits()
+    {
+        using var bed = new GuardBed();
+        bed.StartVigil(bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]")));
+        var attached = Proc.Run("bpftool", "cgroup", "show", bed.Cgroup).Stdout;
+        foreach (var hook in new[] { "connect4", "connect6", "sendmsg4", "sendmsg6", "egress" })
+            Assert.Contains(hook, attached);
+        bed.StopVigil();
+        Assert.Equal("", Proc.Run("bpftool", "cgroup", "show", bed.Cgroup).Stdout.Trim());
+        Assert.Equal("OK", Result(bed.Python(new As(DeniedUid, OtherGid), Python, "tcp", MetadataV4, "80")));
+    }
+}
+
+/// <summary>The guard with only CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN, as an unprivileged uid.</summary>
+public class GuardPrivilegeTests
+{
+    private const string ThreeCaps = "-all,+bpf,+perfmon,+net_admin";
+
+    [Theory]
+    [InlineData(ThreeCaps, null)]
+    [InlineData("-all,+bpf,+net_admin", "CAP_PERFMON")] // bpf_get_current_task and probe reads of the caller's cred/exe
+    [InlineData("-all,+bpf,+perfmon", "CAP_NET_ADMIN")] // cgroup_skb and cgroup sock_addr program types
+    public void EnforcesWithCapBpfCapPerfmonAndCapNetAdminOnly(string caps, string? missing)
+    {
+        using var bed = new GuardBed();
+        var policy = bed.WritePolicy($$"""
+            version: 1
+            endpoint_sets:
+              - { name: metadata, addresses: [{{GuardBed.MetadataV4}}], ports: [80] }
+            rules:
+              - { name: r, endpoint_set: metadata, mode: enforce, allow: { users: [47001] } }
+            """);
+        string[] launcher = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+            $"--inh-caps={caps}", $"--ambient-caps={caps}", $"--bounding-set={caps}"];
+        var vigil = PrivilegeAndHookTests.WorldReadableVigil();
+        if (missing is not null)
+        {
+            var r = Proc.Run(launcher[0], [.. launcher.Skip(1), vigil, "watch", "guard", "--policy", policy, "--cgroup", bed.Cgroup], TimeSpan.FromSeconds(30));
+            Assert.Equal(1, r.ExitCode);
+            Assert.Equal($"vigil: loading the guard (cgroup sock_addr and cgroup_skb programs that read the caller's credentials) failed: EPERM (1): Operation not permitted — needs {missing} (run as root or grant it, e.g. setcap or systemd AmbientCapabilities)",
+                Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+            Assert.Equal("", Proc.Run("bpftool", "cgroup", "show", bed.Cgroup).Stdout.Trim());
+            return;
+        }
+        bed.StartVigil(policy, launcher: launcher, vigil: vigil);
+        var denied = bed.Python(new GuardBed.As(47002, 47002), "/usr/bin/python3", "tcp", GuardBed.MetadataV4, "80");
+        Assert.EndsWith("EPERM", denied.Stdout.Trim());
+        Assert.EndsWith("OK", bed.Python(new GuardBed.As(47001, 47002), "/usr/bin/python3", "tcp", GuardBed.MetadataV4, "80").Stdout.Trim());
+        var (events, _) = bed.StopVigil();
+        Assert.Equal(47002, Assert.Single(events).GetProperty("uid").GetInt32());
+    }
+}

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Vigil.Tests.Kernel.Support;
+
+/// <summary>A fake metadata service and a guarded test cgroup, created for one test and always removed.
+/// One network namespace holds 169.254.169.254 and fd00:ec2::254 on its loopback with a python HTTP server
+/// on port 80 (dual stack), so no packet leaves it. Clients join the test cgroup (or its child
+/// <c>allowed</c>) first, then enter the namespace (ip netns exec hides cgroup2), then switch to a test
+/// uid with setpriv. `vigil watch guard` is attached to the test cgroup only, never the root.</summary>
+public sealed class GuardBed : IDisposable
+{
+    private static int _counter;
+    public const string MetadataV4 = "169.254.169.254";
+    public const string MetadataV6 = "fd00:ec2::254";
+
+    public string Netns { get; }
+    public string Cgroup { get; }
+    public string AllowedCgroup { get; }
+    /// <summary>The cgroup path relative to the mount, as policies and events write it.</summary>
+    public string CgroupRelative { get; }
+    public string Dir { get; }
+    public string ClientScript { get; }
+    private readonly List<Proc.Running> _processes = new();
+    private Proc.Running? _vigil;
+
+    public GuardBed()
+    {
+        int n = Interlocked.Increment(ref _counter);
+        int pid = Environment.ProcessId;
+        Netns = $"vgg{pid}x{n}";
+        var mount = Vigil.Interop.Cgroups.FindV2Mount() ?? throw new InvalidOperationException("no cgroup v2 mount on this machine");
+        CgroupRelative = $"/vigil-guard-{pid}-{n}";
+        Cgroup = mount + CgroupRelative;
+        AllowedCgroup = Path.Combine(Cgroup, "allowed");
+        Dir = Directory.CreateTempSubdirectory($"vigil-guard-{pid}-{n}-").FullName;
+        File.SetUnixFileMode(Dir, (UnixFileMode)0x1ED);
+        ClientScript = Path.Combine(Dir, "client.py");
+        File.WriteAllText(ClientScript, ClientPy);
+        File.SetUnixFileMode(ClientScript, (UnixFileMode)0x1A4);
+        try
+        {
+            Directory.CreateDirectory(Cgroup);
+            Directory.CreateDirectory(AllowedCgroup);
+            Ip("netns", "add", Netns);
+            Ip("-n", Netns, "link", "set", "lo", "up");
+            Ip("-n", Netns, "addr", "add", MetadataV4 + "/32", "dev", "lo");
+            Ip("-n", Netns, "addr", "add", MetadataV6 + "/128", "dev", "lo", "nodad");
+            // The server is root and outside the guarded cgroup: accepting is not connecting.
+            var server = TestNetwork.StartIn(Netns, "/usr/bin/python3", "-u", "-m", "http.server", "--bind", "::", "--directory", Dir, "80");
+            _processes.Add(server);
+            var sw = Stopwatch.StartNew();
+            while (TestNetwork.Exec(Netns, "ss", "-Hltn", "sport = :80").Stdout.Trim().Length == 0)
+            {
+                if (sw.Elapsed > TimeSpan.FromSeconds(15)) throw new TimeoutException("metadata server did not listen: " + server.Stderr);
+                Thread.Sleep(50);
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private static void Ip(params string[] args) => Proc.Run("ip", args).EnsureSuccess("ip " + string.Join(' ', args));
+
+    public string WritePolicy(string yaml)
+    {
+        var path = Path.Combine(Dir, $"policy-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, yaml);
+        File.SetUnixFileMode(path, (UnixFileMode)0x1A4);
+        return path;
+    }
+
+    /// <summary>Starts `vigil watch guard -o json` on the test cgroup (optionally through a launcher) and waits until it is attached.</summary>
+    public Proc.Running StartVigil(string policyPath, IEnumerable<string>? extra = null, IEnumerable<string>? launcher = null, string? vigil = null)
+    {
+        var all = (launcher ?? []).Concat([vigil ?? Repo.Vigil, "watch", "guard", "-o", "json", "--policy", policyPath, "--cgroup", Cgroup]).Concat(extra ?? []).ToList();
+        var proc = Proc.Start(all[0], all.Skip(1));
+        _vigil = proc;
+        proc.WaitFor("vigil: guarding", TimeSpan.FromSeconds(30));
+        return proc;
+    }
+
+    /// <summary>Stops vigil (SIGINT, after the reader's 50 ms poll caught up) and returns its events and stats.</summary>
+    public (List<JsonElement> Events, JsonElement Stats) StopVigil()
+    {
+        var proc = _vigil ?? throw new InvalidOperationException("vigil is not running");
+        Thread.Sleep(300);
+        int exit = proc.Interrupt(TimeSpan.FromSeconds(20));
+        _vigil = null;
+        if (exit != 0) throw new InvalidOperationException($"vigil exited {exit}: {proc.Stderr}");
+        var events = proc.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        var stats = proc.Stderr.Split('\n').Last(l => l.StartsWith("{\"kernel\"", StringComparison.Ordinal));
+        proc.Dispose();
+        return (events, JsonDocument.Parse(stats).RootElement.Clone());
+    }
+
+    /// <summary>Who runs a client: uid, primary gid, supplementary groups, capabilities, cgroup.</summary>
+    public sealed record As(int Uid, int Gid, int[]? Groups = null, string? Caps = null, bool InAllowedCgroup = false);
+
+    /// <summary>Runs a command as <paramref name="who"/> in the test cgroup and namespace; every step execs, so
+    /// the pid the client prints is the one the kernel saw.</summary>
+    public Proc.Result Run(As who, params string[] command)
+    {
+        var setpriv = new List<string> { "setpriv", "--reuid", $"{who.Uid}", "--regid", $"{who.Gid}" };
+        setpriv.Add(who.Groups is { Length: > 0 } g ? "--groups=" + string.Join(',', g) : "--clear-groups");
+        if (who.Caps is { } caps) setpriv.AddRange([$"--inh-caps=+{caps}", $"--ambient-caps=+{caps}"]);
+        var line = string.Join(' ', new[] { "ip", "netns", "exec", Netns }.Concat(setpriv).Concat(command).Select(a => $"'{a}'"));
+        var procs = Path.Combine(who.InAllowedCgroup ? AllowedCgroup : Cgroup, "cgroup.procs");
+        return Proc.Run("/bin/sh", ["-c", $"echo $$ > '{procs}' && exec {line}"], TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>The python client (docs in its text): prints "pid=N" then one result per attempt.</summary>
+    public Proc.Result Python(As who, string python, params string[] args) =>
+        Run(who, [python, ClientScript, .. args]);
+
+    public const string ClientPy = """
+        # Guard test client: one action, results on stdout ("OK" or the errno name per attempt).
+        import errno, os, socket, struct, sys, time
+        print(f"pid={os.getpid()}", flush=True)
+        action, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+        def result(f):
+            try:
+                f(); return "OK"
+            except OSError as e:
+                return errno.errorcode.get(e.errno, str(e.errno))
+        def tcp():
+            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(5)
+            try: s.connect((host, port))
+            finally: s.close()
+        def udp():
+            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            try: s.sendto(b"vigil", (host, port))
+            finally: s.close()
+        def raw():
+            # A hand-made TCP SYN through a raw socket: no connect() ever runs.
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+            try: s.sendto(struct.pack("!HHIIBBHHH", 40000, port, 1, 0, 5 << 4, 0x02, 1024, 0, 0), (host, 0))
+            finally: s.close()
+        f = {"tcp": tcp, "udp": udp, "raw": raw}[action]
+        results = [result(f) for _ in range(count)]
+        if count == 1: print(results[0], flush=True)
+        else: print(" ".join(f"{r}={results.count(r)}" for r in sorted(set(results))), flush=True)
+        time.sleep(float(sys.argv[5]) if len(sys.argv) > 5 else 0)  # lets vigil read /proc/PID/exe
+        """;
+
+    public void Dispose()
+    {
+        if (_vigil is { } v) { try { v.Interrupt(TimeSpan.FromSeconds(20)); } catch (TimeoutException) { } v.Dispose(); }
+        foreach (var p in _processes) p.Dispose();
+        Proc.Run("ip", "netns", "delete", Netns);
+        foreach (var dir in new[] { AllowedCgroup, Cgroup })
+            for (int i = 0; i < 50 && Directory.Exists(dir); i++)
+            {
+                try { Directory.Delete(dir); }
+                catch (IOException) { Thread.Sleep(100); } // processes still exiting
+            }
+        Directory.Delete(Dir, recursive: true);
+    }
+}
