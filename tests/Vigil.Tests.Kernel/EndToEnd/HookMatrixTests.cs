@@ -118,5 +118,7 @@ public class HookMatrixTests
     private static void AssertSame(List<string> expected, List<string> actual, string what, string stderr) =>
         Assert.True(expected.SequenceEqual(actual),
             $"{what}: {expected.Count} expected vs {actual.Count} seen\nmissing: {string.Join("\n  ", expected.Except(actual).Take(10))}" +
-            $"\nextra: {string.Join("\n  ", actual.Except(expected).Take(10))}\nstderr: {stderr}");
+            $"\nextra: {string.Join("\n  ", actual.Except(expected).Take(10))}" +
+            $"\ncounts differ: {string.Join("\n  ", expected.Concat(actual).Distinct().Where(s => expected.Count(x => x == s) != actual.Count(x => x == s)).Select(s => $"{s} expected {expected.Count(x => x == s)}x, seen {actual.Count(x => x == s)}x").Take(10))}" +
+            $"\nstderr: {stderr}");
 }

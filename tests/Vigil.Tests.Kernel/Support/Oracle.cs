@@ -17,7 +17,18 @@ public sealed class Oracle : IDisposable
 
     public List<Segment> Stop()
     {
-        Thread.Sleep(200);
+        // On SIGINT tcpdump stops reading: what it has not read from its socket yet is lost, and a lost
+        // duplicate ACK looks like a packet Vigil saw twice. Let it catch up first: wait until the capture
+        // file has stopped growing for half a second (slow under qemu; bounded at 5 s).
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        var stable = System.Diagnostics.Stopwatch.StartNew();
+        long size = -1;
+        while (deadline.Elapsed < TimeSpan.FromSeconds(5) && stable.ElapsedMilliseconds < 500)
+        {
+            long now = System.IO.File.Exists(File) ? new FileInfo(File).Length : 0;
+            if (now != size) { size = now; stable.Restart(); }
+            Thread.Sleep(100);
+        }
         _proc.Interrupt(TimeSpan.FromSeconds(10));
         return Segment.FromCapture(File);
     }
