@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs every Vigil benchmark on this machine and prints a summary (see docs/benchmarks.md).
-#   sudo bash eng/bench.sh
+#   bash eng/bench.sh
 # Knobs (environment): IPERF_SECONDS=5 IPERF_REPS=3 TC_REPEAT=1000000 TC_RUNS=5 RING_ALTERNATIONS=5
 #                      QUIET_IDLE=90 QUIET_WAIT=120 QUIET_BUDGET=900  OUT=<results directory>  SKIP_RING=1 SKIP_TC=1 SKIP_NET=1
 # Needs root (BPF, network namespaces), clang-19, cc + libbpf-dev, dotnet, iperf3, tcpdump, jq;
@@ -33,7 +33,7 @@ SRV_V6=fd00:213::1 CLI_V6=fd00:213::2
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
 
-[[ $(id -u) -eq 0 ]] || die "needs root (BPF programs, network namespaces): sudo bash eng/bench.sh"
+[[ $(id -u) -eq 0 ]] || die "needs root (BPF programs, network namespaces): bash eng/bench.sh"
 for tool in clang-19 cc dotnet iperf3 tcpdump jq ip; do
     command -v "$tool" >/dev/null || die "$tool is missing"
 done

@@ -3,7 +3,7 @@
 # Matrix=true, prebuilt) and `vigil doctor --output json` on this machine's kernel and, in one qemu
 # VM each (eng/kernel-vm.sh), on Debian bookworm's 6.1 and bookworm-security's 6.12 kernels.
 #
-#   sudo bash eng/kernel-tests.sh [--no-build] [host] [6.1] [6.12]    # default: host 6.1 6.12
+#   bash eng/kernel-tests.sh [--no-build] [host] [6.1] [6.12]    # default: host 6.1 6.12
 #
 # Per kernel it leaves artifacts/kernels/<kernel>/{doctor.json,results.xml,timings.json,output.log},
 # then generates artifacts/kernels/kernels.md (eng/kernels-table.py; `--docs` there writes

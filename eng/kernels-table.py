@@ -146,7 +146,7 @@ def main(argv):
     out.append("\n## Per kernel\n")
     out.extend(details)
     out.append("## How to reproduce\n")
-    out.append("```sh\nsudo bash eng/kernel-tests.sh            # host, 6.1 and 6.12; artifacts in artifacts/kernels/\n"
+    out.append("```sh\nbash eng/kernel-tests.sh            # host, 6.1 and 6.12; artifacts in artifacts/kernels/\n"
                "python3 eng/kernels-table.py --docs       # regenerate this page from those artifacts\n```\n"
                "`eng/test.sh` runs the same matrix (set `VIGIL_MATRIX=0` to leave it out). How the VMs are built: "
                "`eng/kernel-vm.sh` (see its header and the README).\n")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, and runs Vigil's main sensor on its defaults:
-#   sudo bash eng/run.sh            # = vigil watch tcp (all non-loopback interfaces, auto hook)
-#   sudo bash eng/run.sh --port 443 # any `vigil watch tcp` options
+#   bash eng/run.sh            # = vigil watch tcp (all non-loopback interfaces, auto hook)
+#   bash eng/run.sh --port 443 # any `vigil watch tcp` options
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash eng/install-deps.sh
