@@ -8,6 +8,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "vigil/guard.h"
+#include "lib/net.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -86,19 +87,7 @@ struct {
 	__type(value, struct rate_value);
 } vigil_guard_rate SEC(".maps");
 
-#define AF_INET 2
-#define AF_INET6 10
 #define SOCK_RAW 3
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define IP_OFFSET_MASK 0x1fff
-#define IPV6_FRAG_OFFSET_MASK 0xfff8
-#define IPPROTO_HOPOPTS 0
-#define IPPROTO_ROUTING 43
-#define IPPROTO_FRAGMENT 44
-#define IPPROTO_DSTOPTS 60
-#define MAX_IPV6_EXT_HEADERS 4
-#define MAX_L3_HEADER 256
 
 /* What is being judged: destination as looked up (IPv4 as ::ffff:a.b.c.d, family 4). */
 struct target {
@@ -132,10 +121,7 @@ static __always_inline void count(struct vigil_guard_counters *c, int idx)
 
 static __always_inline void set_v4(struct target *t, __u32 addr_be)
 {
-	__builtin_memset(t->addr, 0, 10);
-	t->addr[10] = 0xff;
-	t->addr[11] = 0xff;
-	__builtin_memcpy(t->addr + 12, &addr_be, 4);
+	vigil_map_v4(t->addr, addr_be);
 	t->family = 4;
 }
 
@@ -436,6 +422,9 @@ static __always_inline __u16 l4_dport(void *l4, void *data_end, __u8 protocol)
 	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
 		return 0;
 	__be16 *ports = l4;
+	/* One register for the check and the load: clang otherwise recomputes data + offset after the
+	 * check, and the verifier does not carry the checked range over to the copy. */
+	barrier_var(ports);
 	if ((void *)(ports + 2) > data_end)
 		return 0;
 	return bpf_ntohs(ports[1]);
@@ -464,31 +453,21 @@ static __always_inline bool parse_egress(struct __sk_buff *skb, struct target *t
 		__u32 w[4];
 		__builtin_memcpy(w, &ip6->daddr, 16);
 		set_v6(t, w);
-		__u8 next = ip6->nexthdr;
-		__u32 off = sizeof(*ip6);
-#pragma unroll
-		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-			    next != IPPROTO_FRAGMENT)
-				break;
-			__u8 *ext = data + off;
-			if (off > MAX_L3_HEADER || (void *)(ext + 8) > data_end)
-				return true; /* headers beyond what we walk: judged with port 0 */
-			if (next == IPPROTO_FRAGMENT) {
-				if (bpf_ntohs(*(__be16 *)(ext + 2)) & IPV6_FRAG_OFFSET_MASK) {
-					t->protocol = ext[0];
-					return true;
-				}
-				next = ext[0];
-				off += 8;
-			} else {
-				next = ext[0];
-				off += (ext[1] + 1) * 8;
-			}
+		__u8 next = 0;
+		__u32 off = 0;
+		switch (vigil_ipv6_walk(ip6, data_end, &next, &off)) {
+		case VIGIL_IPV6_UPPER:
+			t->protocol = next;
+			if (off <= VIGIL_MAX_L3_HEADER)
+				t->port = l4_dport(data + off, data_end, next);
+			break;
+		case VIGIL_IPV6_LATER_FRAGMENT: /* no L4 header: judged with port 0 (any-port rules only) */
+		case VIGIL_IPV6_TOO_DEEP:
+			t->protocol = next;
+			break;
+		default: /* headers beyond what we walk: judged with port 0 */
+			break;
 		}
-		t->protocol = next;
-		if (off <= MAX_L3_HEADER)
-			t->port = l4_dport(data + off, data_end, next);
 		return true;
 	}
 	return false;

@@ -8,6 +8,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 #include "vigil/tcp.h"
+#include "lib/net.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -99,20 +100,7 @@ struct {
 	__type(value, __u8);
 } vigil_tcp_dst SEC(".maps");
 
-#define AF_INET 2
 #define TC_ACT_UNSPEC (-1)
-#define IPPROTO_HOPOPTS 0
-#define IPPROTO_ROUTING 43
-#define IPPROTO_FRAGMENT 44
-#define IPPROTO_DSTOPTS 60
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
-#define IP_OFFSET_MASK 0x1fff
-#define IPV6_FRAG_OFFSET_MASK 0xfff8
-#define MAX_IPV6_EXT_HEADERS 6
-#define MAX_L3_HEADER 512 /* bounds the IPv6 extension-header walk for the verifier */
 
 /* Result of parsing, in host order except addresses. */
 struct pkt {
@@ -145,14 +133,6 @@ static __always_inline void count(struct vigil_tcp_counters *c, int idx)
 {
 	if (c)
 		c->c[idx]++; /* per-CPU: no atomic needed */
-}
-
-static __always_inline void map_v4(__u8 *dst, __u32 addr_be)
-{
-	__builtin_memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	__builtin_memcpy(dst + 12, &addr_be, 4);
 }
 
 static __always_inline void tcp_fields(struct pkt *p, const struct tcphdr *th)
@@ -192,8 +172,8 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, __u32 avail, str
 	if (doff < sizeof(struct tcphdr) || ihl + doff > tot)
 		return PARSE_MALFORMED; /* data offset beyond the packet */
 	p->family = 4;
-	map_v4(p->saddr, ip->saddr);
-	map_v4(p->daddr, ip->daddr);
+	vigil_map_v4(p->saddr, ip->saddr);
+	vigil_map_v4(p->daddr, ip->daddr);
 	tcp_fields(p, th);
 	p->ip_len = tot;
 	p->payload_len = tot - ihl - doff;
@@ -210,45 +190,14 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, __u32 avail, str
 	__u32 tot = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	if (tot > avail)
 		return PARSE_MALFORMED;
-	__u8 next = ip6->nexthdr;
-	__u32 off = sizeof(*ip6);
-
-#pragma unroll
-	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-		if (next == IPPROTO_TCP)
-			break;
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
-			return PARSE_NOT_TCP; /* before the length check: an upper layer may be < 8 bytes */
-		if (off > MAX_L3_HEADER)
-			return PARSE_MALFORMED;
-		__u8 *ext = l3 + off;
-		if ((void *)(ext + 8) > data_end)
-			return PARSE_MALFORMED;
-		switch (next) {
-		case IPPROTO_HOPOPTS:
-		case IPPROTO_ROUTING:
-		case IPPROTO_DSTOPTS:
-			next = ext[0];
-			off += (ext[1] + 1) * 8;
-			break;
-		case IPPROTO_FRAGMENT:
-			if (bpf_ntohs(*(__be16 *)(ext + 2)) & IPV6_FRAG_OFFSET_MASK)
-				return PARSE_MALFORMED; /* non-first fragment */
-			next = ext[0];
-			off += 8;
-			break;
-		case IPPROTO_AH:
-			next = ext[0];
-			off += (ext[1] + 2) * 4;
-			break;
-		default:
-			return PARSE_NOT_TCP; /* ESP, no next header, UDP, ICMPv6, ... */
-		}
-	}
-	if (next != IPPROTO_TCP)
-		return PARSE_NOT_TCP; /* more extension headers than we walk */
-	if (off > MAX_L3_HEADER)
+	__u8 next = 0;
+	__u32 off = 0;
+	int walk = vigil_ipv6_walk(l3, data_end, &next, &off);
+	if (walk == VIGIL_IPV6_TRUNCATED || walk == VIGIL_IPV6_LATER_FRAGMENT)
+		return PARSE_MALFORMED; /* a non-first fragment carries no TCP header to read */
+	if (walk == VIGIL_IPV6_TOO_DEEP || next != IPPROTO_TCP)
+		return PARSE_NOT_TCP; /* ESP, no next header, UDP, ICMPv6, more extension headers than we walk */
+	if (off > VIGIL_MAX_L3_HEADER)
 		return PARSE_MALFORMED;
 	struct tcphdr *th = l3 + off;
 	if ((void *)(th + 1) > data_end)
@@ -294,8 +243,8 @@ static __always_inline int parse_kernel_skb(struct sk_buff *skb, struct pkt *p)
 		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
 			return PARSE_MALFORMED;
 		p->family = 4;
-		map_v4(p->saddr, ip.saddr);
-		map_v4(p->daddr, ip.daddr);
+		vigil_map_v4(p->saddr, ip.saddr);
+		vigil_map_v4(p->daddr, ip.daddr);
 		p->ip_len = bpf_ntohs(ip.tot_len);
 	} else if (proto == ETH_P_IPV6) {
 		struct ipv6hdr ip6;
@@ -781,9 +730,9 @@ static __always_inline void sock_key(struct vigil_flow_key *k, const struct sock
 	if (family == AF_INET) {
 		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		if (l) /* 0.0.0.0 is stored as :: so one wildcard key serves both */
-			map_v4(k->laddr, l);
+			vigil_map_v4(k->laddr, l);
 		if (with_remote)
-			map_v4(k->raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+			vigil_map_v4(k->raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
 	} else {
 		BPF_CORE_READ_INTO(&k->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		if (with_remote)

@@ -79,20 +79,34 @@ int bench_lru_miss3(struct __sk_buff *skb)
 	return found;
 }
 
-/* A hit in the flow map plus the atomic updates: the flows-only path's map work. */
-SEC("tc")
-int bench_lru_hit_update(struct __sk_buff *skb)
+/* The flow entry the flow-map blocks hit: looked up, or inserted on the first run (then NULL). */
+static __always_inline struct vigil_flow_value *flow_hit(void *map)
 {
 	struct vigil_flow_key key = { .lport = 5201, .rport = 40000 };
 	struct vigil_flow_value init = { .packets = 1 };
-	struct vigil_flow_value *v;
-
 	key.laddr[15] = 1;
-	v = bpf_map_lookup_elem(&bench_lru, &key);
-	if (!v) {
-		bpf_map_update_elem(&bench_lru, &key, &init, BPF_NOEXIST);
+	struct vigil_flow_value *v = bpf_map_lookup_elem(map, &key);
+	if (!v)
+		bpf_map_update_elem(map, &key, &init, BPF_NOEXIST);
+	return v;
+}
+
+static __always_inline int plain_update(struct vigil_flow_value *v)
+{
+	v->packets++;
+	v->bytes += 1448;
+	v->last_jiffies = 1;
+	v->last_seq = 2;
+	return 1;
+}
+
+/* A hit in the flow map plus the atomic updates: the flow-map path as sampling uses it. */
+SEC("tc")
+int bench_lru_hit_update(struct __sk_buff *skb)
+{
+	struct vigil_flow_value *v = flow_hit(&bench_lru);
+	if (!v)
 		return 0;
-	}
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, 1448);
 	__sync_fetch_and_or(&v->flags_seen, 0x18);
@@ -101,49 +115,28 @@ int bench_lru_hit_update(struct __sk_buff *skb)
 	return 1;
 }
 
-#define FLOW_KEY(key) struct vigil_flow_key key = { .lport = 5201, .rport = 40000 }; key.laddr[15] = 1
-
-/* Experiments: which part of the flow update costs what. */
+/* Experiments: which part of the flow update costs what (the lookup alone, plain stores, two atomics,
+ * other map types). */
 SEC("tc")
 int bench_lru_hit(struct __sk_buff *skb)
 {
-	FLOW_KEY(key);
-	struct vigil_flow_value init = { .packets = 1 };
-	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru, &key);
-	if (!v) {
-		bpf_map_update_elem(&bench_lru, &key, &init, BPF_NOEXIST);
-		return 0;
-	}
-	return v->packets > 5;
+	struct vigil_flow_value *v = flow_hit(&bench_lru);
+	return v && v->packets > 5;
 }
 
 SEC("tc")
 int bench_lru_hit_plain(struct __sk_buff *skb)
 {
-	FLOW_KEY(key);
-	struct vigil_flow_value init = { .packets = 1 };
-	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru, &key);
-	if (!v) {
-		bpf_map_update_elem(&bench_lru, &key, &init, BPF_NOEXIST);
-		return 0;
-	}
-	v->packets++;
-	v->bytes += 1448;
-	v->last_jiffies = 1;
-	v->last_seq = 2;
-	return 1;
+	struct vigil_flow_value *v = flow_hit(&bench_lru);
+	return v ? plain_update(v) : 0;
 }
 
 SEC("tc")
 int bench_lru_hit_2atomic(struct __sk_buff *skb)
 {
-	FLOW_KEY(key);
-	struct vigil_flow_value init = { .packets = 1 };
-	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru, &key);
-	if (!v) {
-		bpf_map_update_elem(&bench_lru, &key, &init, BPF_NOEXIST);
+	struct vigil_flow_value *v = flow_hit(&bench_lru);
+	if (!v)
 		return 0;
-	}
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, 1448);
 	v->last_jiffies = 1;
@@ -154,35 +147,15 @@ int bench_lru_hit_2atomic(struct __sk_buff *skb)
 SEC("tc")
 int bench_percpu_lru_hit_plain(struct __sk_buff *skb)
 {
-	FLOW_KEY(key);
-	struct vigil_flow_value init = { .packets = 1 };
-	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_lru_percpu, &key);
-	if (!v) {
-		bpf_map_update_elem(&bench_lru_percpu, &key, &init, BPF_NOEXIST);
-		return 0;
-	}
-	v->packets++;
-	v->bytes += 1448;
-	v->last_jiffies = 1;
-	v->last_seq = 2;
-	return 1;
+	struct vigil_flow_value *v = flow_hit(&bench_lru_percpu);
+	return v ? plain_update(v) : 0;
 }
 
 SEC("tc")
 int bench_hash_hit_plain(struct __sk_buff *skb)
 {
-	FLOW_KEY(key);
-	struct vigil_flow_value init = { .packets = 1 };
-	struct vigil_flow_value *v = bpf_map_lookup_elem(&bench_hash, &key);
-	if (!v) {
-		bpf_map_update_elem(&bench_hash, &key, &init, BPF_NOEXIST);
-		return 0;
-	}
-	v->packets++;
-	v->bytes += 1448;
-	v->last_jiffies = 1;
-	v->last_seq = 2;
-	return 1;
+	struct vigil_flow_value *v = flow_hit(&bench_hash);
+	return v ? plain_update(v) : 0;
 }
 
 /* Reserve a 128-byte event, query the pending bytes, submit without wake-up: the ring part of emitting. */
