@@ -87,6 +87,7 @@ public partial class GuardLifecycleTests
     }
 
     [Fact]
+    [Trait("Matrix", "true")] // pinning, map reuse and BPF_LINK_UPDATE of cgroup links on every kernel of the matrix
     public void EnforcementSurvivesKill9AndARestartWithNoWindowWithOnlyThreeCapabilities()
     {
         using var bed = new GuardBed();
