@@ -220,6 +220,25 @@ public partial class GuardLifecycleTests
         Assert.Empty(Proc.Run("bpftool", "cgroup", "show", bed.AllowedCgroup).Stdout.Trim());
     }
 
+    [Fact]
+    public void RemoveDetachesOnlyTheGuardNotOtherProgramsOnTheSameCgroup()
+    {
+        using var bed = new GuardBed();
+        bed.StartVigil(bed.WritePolicy(Policy("enforce", "metadata-guard", AllowedUid)), pinned: true);
+        bed.StopVigil();
+        // Another program on the same cgroup: the TCP sensor's cgroup_skb ingress hook.
+        using var tcp = Proc.Start(Repo.Vigil, ["watch", "tcp", "--hook", "cgroup", "--cgroup", bed.Cgroup, "-o", "json"]);
+        tcp.WaitFor(VigilRun.Ready, TimeSpan.FromSeconds(30));
+        Assert.Contains("cgroup_inet_ingress", AttachedHooks(bed));
+
+        var remove = Vigil("guard", "remove", "--pin-dir", bed.PinDir);
+        Assert.True(remove.ExitCode == 0, remove.Stderr);
+        Assert.Equal(["cgroup_inet_ingress"], AttachedHooks(bed));
+        Assert.Equal("OK", Connect(bed, DeniedUid));
+        Assert.Equal(0, tcp.Interrupt(TimeSpan.FromSeconds(20)));
+        Assert.Empty(AttachedHooks(bed));
+    }
+
     /// <summary>Connects as an allowed uid, waits for a file, then sends a request on the same connection.</summary>
     private const string HoldPy = """
         import os, socket, sys, time
