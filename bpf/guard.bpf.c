@@ -16,6 +16,7 @@ const volatile struct vigil_guard_settings vigil_guard_cfg = {
 	.rate_window_ns = 1000000000ULL,
 	.rate_burst = 5,
 	.wakeup_bytes = 16 * 1024,
+	.http_bytes = 0,
 };
 #define SETTINGS vigil_guard_cfg
 
@@ -339,6 +340,196 @@ static __always_inline bool active_policy(struct policy *p)
 	return p->cfg->rules != 0;
 }
 
+/* ---- HTTP audit (guard.h): the first bytes of guarded TCP connections ---- */
+
+/* Per-socket capture state. Kernel-private: user space sees only the records. */
+struct http_sock {
+	struct vigil_guard_http_meta meta;
+	__u32 seq_base; /* sequence number of stream byte 0 */
+	__u32 captured; /* stream bytes [0, captured) are handled */
+	__u8 started;   /* seq_base is known */
+	__u8 done;      /* budget used or stream ended */
+	__u8 _pad[6];
+};
+
+/* Socket-local storage rather than a cookie-keyed hash: it dies with the socket (no stale entries, no
+ * LRU eviction of live connections), and a socket without it costs one pointer test in egress.
+ * bpf_sk_storage_get is available to cgroup_skb since 5.2 and to cgroup sock_addr programs since 5.x
+ * (both well before 6.1, the oldest kernel Vigil is tested on). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct http_sock);
+} vigil_guard_http_sk SEC(".maps");
+
+/* A TCP connect allowed to a guarded destination: give the socket a capture budget and the caller's identity. */
+static __always_inline void http_track(struct bpf_sock_addr *ctx, struct vigil_guard_counters *c, const struct policy *p,
+				       const struct target *t, __u8 hook, __u64 r, __u64 v, struct caller *who)
+{
+	struct bpf_sock *sk = ctx->sk;
+	if (!sk)
+		return;
+	struct http_sock *hs = bpf_sk_storage_get(&vigil_guard_http_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!hs) {
+		count(c, VIGIL_GUARD_STAT_HTTP_NO_STORAGE);
+		return;
+	}
+	count(c, VIGIL_GUARD_STAT_HTTP_TRACKED);
+	if (!who->has_exe)
+		read_exe(who);
+	struct vigil_guard_http_meta *m = &hs->meta;
+	__builtin_memcpy(m->daddr, t->addr, 16);
+	m->cookie = bpf_get_socket_cookie(ctx);
+	m->cgroup_id = bpf_get_current_cgroup_id();
+	m->exe_ino = who->exe_ino;
+	m->exe_dev = who->exe_dev;
+	m->rules = r;
+	m->violated = v;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	m->pid = (__u32)pid_tgid;
+	m->tgid = pid_tgid >> 32;
+	m->uid = who->uid;
+	m->gid = who->gid;
+	m->generation = p->cfg->generation;
+	m->dport = t->port;
+	m->family = t->family;
+	m->hook = hook;
+	m->verdict = v ? VIGIL_GUARD_VERDICT_AUDIT : 0;
+	m->rule = __builtin_ctzll(v ? v : r);
+	bpf_get_current_comm(m->comm, sizeof(m->comm));
+	/* A socket connected again (after a failed attempt) starts over. */
+	hs->seq_base = 0;
+	hs->captured = 0;
+	hs->started = 0;
+	hs->done = 0;
+}
+
+/* Clamps len to [1, max] in one register, so the verifier (6.1's included) sees both bounds on the
+ * register passed as the copy size (see snap_len in tcp_inspect.bpf.c). */
+static __always_inline __u32 http_clamp(__u64 len, __u32 max)
+{
+	asm volatile("if %[len] <= %[max] goto +1\n\t"
+		     "%[len] = %[max]\n\t"
+		     "if %[len] > 0 goto +1\n\t"
+		     "%[len] = 1"
+		     : [len] "+r"(len)
+		     : [max] "r"((__u64)max));
+	return len;
+}
+
+/* One record: stream bytes [start, start + len) read from the packet at skb offset off (len 0 = end of stream). */
+static __always_inline void http_emit(struct vigil_guard_counters *c, struct __sk_buff *skb, const struct http_sock *hs,
+				      __u32 start, __u32 off, __u32 len, __u8 flags)
+{
+	struct vigil_guard_http_event *ev = bpf_ringbuf_reserve(&vigil_guard_events, sizeof(*ev) + SETTINGS.http_bytes, 0);
+	if (!ev) {
+		count(c, VIGIL_GUARD_STAT_HTTP_LOST);
+		return;
+	}
+	if (len) {
+		__u32 n = http_clamp(len, SETTINGS.http_bytes);
+		/* bpf_skb_load_bytes: the payload of a TCP skb is usually in page fragments, not linear data. */
+		if (bpf_skb_load_bytes(skb, off, (__u8 *)(ev + 1), n)) {
+			bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
+			count(c, VIGIL_GUARD_STAT_HTTP_LOST);
+			return;
+		}
+		len = n;
+	}
+	ev->hdr.kind = VIGIL_EVENT_GUARD_HTTP;
+	ev->hdr.version = VIGIL_WIRE_VERSION;
+	ev->hdr.size = sizeof(*ev) + len;
+	ev->hdr.ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(&ev->meta, &hs->meta, sizeof(ev->meta));
+	ev->offset = start;
+	ev->data_len = len;
+	ev->flags = flags;
+	ev->_pad = 0;
+	count(c, VIGIL_GUARD_STAT_HTTP_RECORDS);
+	if (c)
+		c->c[VIGIL_GUARD_STAT_HTTP_BYTES] += len;
+	__u64 wake = bpf_ringbuf_query(&vigil_guard_events, BPF_RB_AVAIL_DATA) >= SETTINGS.wakeup_bytes
+			     ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(ev, wake);
+}
+
+/* Offset of the TCP header in an egress packet (skb->data is the network header), or 0. */
+static __always_inline __u32 http_l4_offset(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+		if ((void *)(ip + 1) > data_end || ip->ihl < 5 || ip->protocol != IPPROTO_TCP ||
+		    (bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK))
+			return 0;
+		return ip->ihl * 4;
+	}
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+		if ((void *)(ip6 + 1) > data_end)
+			return 0;
+		__u8 next = 0;
+		__u32 off = 0;
+		if (vigil_ipv6_walk(ip6, data_end, &next, &off) != VIGIL_IPV6_UPPER || next != IPPROTO_TCP ||
+		    off > VIGIL_MAX_L3_HEADER)
+			return 0;
+		return off;
+	}
+	return 0;
+}
+
+/* cgroup_skb egress, TCP full sockets: copy the payload of a socket that http_track marked. Sockets
+ * without storage (every unguarded connection) cost one lookup that misses. */
+static __always_inline void http_capture(struct vigil_guard_counters *c, struct __sk_buff *skb, struct bpf_sock *sk)
+{
+	if (!SETTINGS.http_bytes)
+		return;
+	/* Only TCP sockets get storage (http_track): no protocol test needed before the lookup. */
+	struct http_sock *hs = bpf_sk_storage_get(&vigil_guard_http_sk, sk, 0, 0);
+	if (!hs || hs->done)
+		return;
+	__u32 l4 = http_l4_offset(skb);
+	if (!l4)
+		return;
+	struct tcphdr th;
+	if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
+		return;
+	__u32 seq = bpf_ntohl(th.seq);
+	__u32 payload = l4 + th.doff * 4;
+	__u32 plen = skb->len > payload ? skb->len - payload : 0;
+	if (th.syn) {
+		hs->seq_base = seq + 1; /* the SYN takes one sequence number */
+		hs->started = 1;
+		return;
+	}
+	if (plen) {
+		if (!hs->started) { /* the SYN went out before the storage existed: count from here */
+			hs->seq_base = seq;
+			hs->started = 1;
+		}
+		__u32 o = seq - hs->seq_base; /* stream offset of the packet's first byte */
+		__u32 budget = SETTINGS.http_bytes;
+		/* o >= budget: beyond the budget, or (wrapped) before byte 0 */
+		if (o < budget) {
+			__u32 start = o > hs->captured ? o : hs->captured;
+			__u32 end = o + plen < budget ? o + plen : budget;
+			if (start < end) {
+				hs->captured = end;
+				if (end == budget)
+					hs->done = 1;
+				http_emit(c, skb, hs, start, payload + (start - o), end - start,
+					  end == budget ? VIGIL_GUARD_HTTP_BUDGET : 0);
+			}
+		}
+	}
+	if ((th.fin || th.rst) && !hs->done) {
+		hs->done = 1;
+		http_emit(c, skb, hs, hs->captured, 0, 0, VIGIL_GUARD_HTTP_END);
+	}
+}
+
 /* ---- connect / sendmsg: the calling task is the one asking ---- */
 
 static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool v6)
@@ -389,6 +580,8 @@ static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool
 	/* Step 5. */
 	__u64 v = r & ~a;
 	int allow = verdict(c, cfg, v);
+	if (SETTINGS.http_bytes && allow && t.protocol == IPPROTO_TCP && (hook == VIGIL_GUARD_HOOK_CONNECT4 || hook == VIGIL_GUARD_HOOK_CONNECT6))
+		http_track(ctx, c, &p, &t, hook, r, v, &who);
 	if (!v)
 		return allow;
 
@@ -505,8 +698,12 @@ int vigil_guard_egress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk || sk->type != SOCK_RAW)
+	if (!sk)
 		return 1;
+	if (sk->type != SOCK_RAW) {
+		http_capture(c, skb, sk);
+		return 1;
+	}
 	struct policy p;
 	if (!active_policy(&p))
 		return 1;

@@ -23,3 +23,5 @@ struct vigil_guard_principal_key vigil_layout_guard_principal_key;
 struct vigil_guard_allow_value vigil_layout_guard_allow_value;
 struct vigil_guard_settings vigil_layout_guard_settings;
 struct vigil_guard_event vigil_layout_guard_event;
+struct vigil_guard_http_meta vigil_layout_guard_http_meta;
+struct vigil_guard_http_event vigil_layout_guard_http_event;

@@ -8,6 +8,8 @@ public enum EventKind : ushort
     TcpPacket = 1,
     /// <summary><c>struct vigil_guard_event</c> (guard.h).</summary>
     Guard = 2,
+    /// <summary><c>struct vigil_guard_http_event</c> + payload bytes (guard.h, HTTP audit).</summary>
+    GuardHttp = 3,
 }
 
 /// <summary>Constants of the wire contract.</summary>

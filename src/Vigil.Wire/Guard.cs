@@ -15,6 +15,12 @@ public static class GuardConstants
     public const int Slots = 2;
     /// <summary><c>VIGIL_GUARD_POLICY_TEXT_MAX</c>: bytes of policy text per slot.</summary>
     public const int PolicyTextMax = 65536 - 8;
+    /// <summary><c>VIGIL_GUARD_HTTP_MAX_BYTES</c>: the largest per-connection capture budget.</summary>
+    public const int HttpMaxBytes = 4096;
+    /// <summary><c>VIGIL_GUARD_HTTP_END</c>: the socket sent FIN or RST.</summary>
+    public const byte HttpEnd = 1;
+    /// <summary><c>VIGIL_GUARD_HTTP_BUDGET</c>: this record reaches the budget.</summary>
+    public const byte HttpBudget = 2;
 }
 
 /// <summary>Mirror of <c>enum vigil_guard_mode</c>.</summary>
@@ -196,7 +202,12 @@ public enum GuardStat
     RateLimited = 7,
     RingFull = 8,
     EgressPackets = 9,
-    Count = 10,
+    HttpTracked = 10,
+    HttpNoStorage = 11,
+    HttpRecords = 12,
+    HttpLost = 13,
+    HttpBytes = 14,
+    Count = 15,
 }
 
 /// <summary>Mirror of <c>struct vigil_guard_settings</c>: load-time settings in .rodata.</summary>
@@ -206,6 +217,9 @@ public struct GuardSettings
     public ulong RateWindowNs;
     public uint RateBurst;
     public uint WakeupBytes;
+    /// <summary>HTTP audit: payload bytes captured per guarded connection; 0 = off, at most <see cref="GuardConstants.HttpMaxBytes"/>.</summary>
+    public uint HttpBytes;
+    public uint Pad;
 }
 
 /// <summary>Mirror of <c>struct vigil_guard_event</c>: one audit or deny decision.</summary>
@@ -235,6 +249,44 @@ public unsafe struct GuardEvent
     public uint Pad2;
 }
 
+/// <summary>Mirror of <c>struct vigil_guard_http_meta</c>: who opened a guarded connection, as connect saw it.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GuardHttpMeta
+{
+    public fixed byte Daddr[16];
+    public ulong Cookie;
+    public ulong CgroupId;
+    public ulong ExeIno;
+    public ulong Rules;
+    public ulong Violated;
+    public uint ExeDev;
+    public uint Pid;
+    public uint Tgid;
+    public uint Uid;
+    public uint Gid;
+    public uint Generation;
+    public ushort Dport;
+    public byte Family;
+    public byte Hook;
+    public byte Verdict;
+    public byte Rule;
+    public fixed byte Pad[2];
+    public fixed byte Comm[16];
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_http_event</c>: one slice of a guarded connection's first
+/// bytes; <see cref="DataLen"/> payload bytes follow it in the record.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct GuardHttpEvent
+{
+    public EventHeader Hdr;
+    public GuardHttpMeta Meta;
+    public uint Offset;
+    public ushort DataLen;
+    public byte Flags;
+    public byte Pad;
+}
+
 /// <summary>Program and map names of bpf/guard.bpf.c.</summary>
 public static class GuardNames
 {
@@ -252,8 +304,9 @@ public static class GuardNames
     public const string MapStats = "vigil_guard_stats";
     public const string MapRate = "vigil_guard_rate";
     public const string MapPolicy = "vigil_guard_policy";
+    public const string MapHttpSockets = "vigil_guard_http_sk";
     public const string Settings = "vigil_guard_cfg";
 
     public static readonly string[] Programs = [ProgConnect4, ProgConnect6, ProgSendmsg4, ProgSendmsg6, ProgEgress];
-    public static readonly string[] Maps = [MapState, MapDst, MapPorts, MapAllow, MapEvents, MapStats, MapRate, MapPolicy];
+    public static readonly string[] Maps = [MapState, MapDst, MapPorts, MapAllow, MapEvents, MapStats, MapRate, MapPolicy, MapHttpSockets];
 }

@@ -141,6 +141,16 @@ public class GuardObjectNameTests
         Assert.Equal("vigil_guard_settings", cfg.TypeName);
         Assert.Contains("const", cfg.Qualifiers);
         Assert.Equal(Unsafe.SizeOf<GuardSettings>(), cfg.Size);
-        Assert.Equal(0, cfg.Offset);
+        // Not at offset 0 (clang's ctz tables come first): GuardSensor writes it with BpfMap.SetVariable.
+    }
+
+    [Fact]
+    public void SetVariableWritesTheSettingsAtTheirBtfOffset()
+    {
+        using var obj = OpenGuard();
+        var settings = new GuardSettings { RateWindowNs = 123, RateBurst = 7, WakeupBytes = 4096, HttpBytes = 1024 };
+        obj.Rodata.SetVariable(GuardNames.Settings, settings);
+        Assert.Throws<InvalidOperationException>(() => obj.Rodata.SetVariable("vigil_no_such_global", settings));
+        Assert.Throws<InvalidOperationException>(() => obj.Rodata.SetVariable(GuardNames.Settings, 1u)); // wrong size
     }
 }

@@ -33,6 +33,8 @@ public class WireLayoutTests
         ["vigil_guard_allow_value"] = typeof(GuardAllowValue),
         ["vigil_guard_settings"] = typeof(GuardSettings),
         ["vigil_guard_event"] = typeof(GuardEvent),
+        ["vigil_guard_http_meta"] = typeof(GuardHttpMeta),
+        ["vigil_guard_http_event"] = typeof(GuardHttpEvent),
     };
 
     public static TheoryData<string> WireStructs => new(Mirrors.Keys);

@@ -11,6 +11,7 @@
 enum vigil_event_kind {
 	VIGIL_EVENT_TCP_PACKET = 1,
 	VIGIL_EVENT_GUARD = 2, /* struct vigil_guard_event (guard.h) */
+	VIGIL_EVENT_GUARD_HTTP = 3, /* struct vigil_guard_http_event + payload bytes (guard.h) */
 };
 
 /* Every ring-buffer record starts with this header. */

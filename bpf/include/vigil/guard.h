@@ -15,6 +15,7 @@
  *   vigil_guard_events  RINGBUF     struct vigil_guard_event records
  *   vigil_guard_stats   PERCPU_ARRAY[1] __u64[VIGIL_GUARD_STAT_COUNT]
  *   vigil_guard_rate    LRU_HASH    (uid, destination) -> rate window (kernel-private)
+ *   vigil_guard_http_sk SK_STORAGE  per-socket HTTP capture state (kernel-private; see "HTTP audit")
  * Load-time settings: const volatile struct vigil_guard_settings vigil_guard_cfg (.rodata).
  *
  * Double buffering (atomic reload): every policy entry carries a slot (0 or 1) in its key, and the
@@ -192,7 +193,14 @@ enum vigil_guard_stat {
 	VIGIL_GUARD_STAT_RATE_LIMITED = 7, /* events suppressed by the per-(uid, destination) limit */
 	VIGIL_GUARD_STAT_RING_FULL = 8,    /* events lost: no room in the ring */
 	VIGIL_GUARD_STAT_EGRESS_PACKETS = 9, /* packets the egress backstop saw (all sockets) */
-	VIGIL_GUARD_STAT_COUNT = 10,
+	/* HTTP audit (http_bytes > 0). TCP connects allowed or audited to a guarded destination =
+	 * http_tracked + http_no_storage; capture records attempted = http_records + http_lost. */
+	VIGIL_GUARD_STAT_HTTP_TRACKED = 10,    /* connections given a capture budget (socket storage) */
+	VIGIL_GUARD_STAT_HTTP_NO_STORAGE = 11, /* ... whose socket storage could not be created */
+	VIGIL_GUARD_STAT_HTTP_RECORDS = 12,    /* capture records submitted (payload and end-of-stream) */
+	VIGIL_GUARD_STAT_HTTP_LOST = 13,       /* capture records lost: no room in the ring, or payload unreadable */
+	VIGIL_GUARD_STAT_HTTP_BYTES = 14,      /* payload bytes captured */
+	VIGIL_GUARD_STAT_COUNT = 15,
 };
 
 /* Load-time settings, in .rodata (not changed by a policy reload). */
@@ -200,8 +208,11 @@ struct vigil_guard_settings {
 	__u64 rate_window_ns; /* length of a rate-limit window per (uid, destination) */
 	__u32 rate_burst;     /* events per window per (uid, destination); further ones are counted */
 	__u32 wakeup_bytes;   /* wake the reader once this many bytes are pending */
+	__u32 http_bytes;     /* HTTP audit: payload bytes captured per connection (0 = off, at most
+			       * VIGIL_GUARD_HTTP_MAX_BYTES) */
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct vigil_guard_settings) == 16, "vigil_guard_settings size");
+_Static_assert(sizeof(struct vigil_guard_settings) == 24, "vigil_guard_settings size");
 
 #define VIGIL_GUARD_MAX_GROUPS 32 /* supplementary groups examined per decision */
 
@@ -230,5 +241,53 @@ struct vigil_guard_event {
 	__u32 _pad2;
 };
 _Static_assert(sizeof(struct vigil_guard_event) == 112, "vigil_guard_event size");
+
+/* ---- HTTP audit ----
+ * When connect4/connect6 allow a TCP connect to a guarded destination (an allowed principal, or audit),
+ * the socket gets storage (vigil_guard_http_sk) holding the caller's identity and a budget of
+ * http_bytes. cgroup_skb egress copies that socket's payload — the first http_bytes bytes of the byte
+ * stream, by TCP sequence number, so retransmissions are not copied twice — into
+ * struct vigil_guard_http_event records, and one record with VIGIL_GUARD_HTTP_END when the socket sends
+ * FIN or RST. User space reassembles records by cookie and parses HTTP (src/Vigil.Core/Http). */
+#define VIGIL_GUARD_HTTP_MAX_BYTES 4096
+
+/* vigil_guard_http_event.flags */
+#define VIGIL_GUARD_HTTP_END 1    /* the socket sent FIN or RST: nothing more will come */
+#define VIGIL_GUARD_HTTP_BUDGET 2 /* this record reaches the budget: nothing more will come */
+
+/* Who opened a guarded connection, as connect saw it: copied into every capture record. */
+struct vigil_guard_http_meta {
+	__u8 daddr[16];     /* as judged; IPv4 (and mapped IPv6) as ::ffff:a.b.c.d */
+	__u64 cookie;       /* socket cookie: identifies the connection */
+	__u64 cgroup_id;
+	__u64 exe_ino;      /* 0 = unknown */
+	__u64 rules;        /* R: rules guarding the destination */
+	__u64 violated;     /* V: audit rules violated; 0 = an allowed principal */
+	__u32 exe_dev;      /* MKDEV encoding */
+	__u32 pid;          /* thread id */
+	__u32 tgid;         /* process id */
+	__u32 uid;
+	__u32 gid;
+	__u32 generation;   /* policy generation that decided */
+	__u16 dport;        /* host order */
+	__u8 family;        /* 4 or 6, as judged */
+	__u8 hook;          /* enum vigil_guard_hook: connect4 or connect6 */
+	__u8 verdict;       /* 0 = allowed, VIGIL_GUARD_VERDICT_AUDIT */
+	__u8 rule;          /* lowest rule id in violated, else in rules */
+	__u8 _pad[2];
+	char comm[16];
+};
+_Static_assert(sizeof(struct vigil_guard_http_meta) == 104, "vigil_guard_http_meta size");
+
+/* One slice of a guarded connection's first bytes; data_len payload bytes follow the struct. */
+struct vigil_guard_http_event {
+	struct vigil_event_header hdr; /* kind VIGIL_EVENT_GUARD_HTTP; size = sizeof + data_len */
+	struct vigil_guard_http_meta meta;
+	__u32 offset;   /* stream offset of the first byte (0 = the first payload byte sent) */
+	__u16 data_len; /* bytes that follow */
+	__u8 flags;     /* VIGIL_GUARD_HTTP_* */
+	__u8 _pad;
+};
+_Static_assert(sizeof(struct vigil_guard_http_event) == 128, "vigil_guard_http_event size");
 
 #endif

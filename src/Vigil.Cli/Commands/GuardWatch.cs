@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Vigil.Cli.Policy;
 using Vigil.Core.Guard;
+using Vigil.Core.Http;
 using Vigil.Core.Naming;
 using Vigil.Core.Pipeline;
 using Vigil.Core.Policy;
@@ -9,6 +10,7 @@ using Vigil.Core.Tcp;
 using Vigil.Interop;
 using Vigil.Interop.Bpf;
 using Vigil.Outputs.Guard;
+using Vigil.Outputs.Http;
 using Vigil.Sensors.Guard;
 using Vigil.Wire;
 
@@ -27,6 +29,11 @@ public sealed record GuardWatchSettings
     public string? PinDirectory { get; init; }
     /// <summary>Pin nothing: enforcement ends with this process.</summary>
     public bool NoPin { get; init; }
+    /// <summary>1 KiB: a metadata request (request line and headers of curl, the AWS SDKs, python) fits
+    /// with room for a second request on the connection, at one ring record per connection.</summary>
+    public const uint DefaultHttpBytes = 1024;
+    /// <summary>HTTP audit budget per guarded connection (0 = off).</summary>
+    public uint HttpBytes { get; init; } = DefaultHttpBytes;
 }
 
 /// <summary>One run of `vigil watch guard`: validate and compile the policy (nothing touches the kernel
@@ -40,14 +47,27 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
 
     /// <summary>Decodes records and writes them straight to the sink: decisions are rate-limited in the
     /// kernel, so one thread keeps up without a hand-off queue.</summary>
-    private sealed class EventLoop(IGuardDecisionSink sink, SystemGuardNames names, long limit)
+    private sealed class EventLoop(IGuardDecisionSink sink, SystemGuardNames names, long limit, HttpStreams? http)
     {
-        public long Received, Decoded, Malformed, Written;
+        public long Received, Decoded, Malformed, Written, HttpRecords, HttpMalformed;
         public bool LimitReached => Written >= limit;
 
         public void OnRecord(ReadOnlySpan<byte> record)
         {
             Received++;
+            if (http is not null && record.Length >= 2 && System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(record) == (ushort)EventKind.GuardHttp)
+            {
+                // HTTP audit slices: reassembled per connection, requests written when complete.
+                if (GuardHttpDecoder.TryDecode(record, out var cookie, out var origin, out var offset, out var data, out var flags, out var ts) != DecodeResult.Ok)
+                {
+                    HttpMalformed++;
+                    return;
+                }
+                HttpRecords++;
+                names.Generation = origin.Generation;
+                http.Add(cookie, in origin, offset, data, (flags & (GuardConstants.HttpEnd | GuardConstants.HttpBudget)) != 0, ts);
+                return;
+            }
             if (GuardEventDecoder.TryDecode(record, out var d) != DecodeResult.Ok) { Malformed++; return; }
             Decoded++;
             if (Written >= limit) return;
@@ -92,7 +112,7 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         {
             CgroupPath = settings.CgroupPath,
             Policy = contents,
-            Settings = new GuardSettings { RateWindowNs = 1_000_000_000, RateBurst = settings.RateBurst, WakeupBytes = 16 * 1024 },
+            Settings = new GuardSettings { RateWindowNs = 1_000_000_000, RateBurst = settings.RateBurst, WakeupBytes = 16 * 1024, HttpBytes = settings.HttpBytes },
             PinDirectory = pinDir,
         });
         stderr.WriteLine(StartLine(policy, compiled, sensor));
@@ -116,8 +136,11 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         }
         else
             sink = new GuardTableSink(stdout, time, names);
+        IHttpRequestSink? httpSink = settings.HttpBytes == 0 ? null
+            : stdoutStream is not null ? new HttpJsonSink(stdoutStream, time, names, "cgroup") : new HttpTableSink(stdout, time, names);
+        var http = httpSink is null ? null : new HttpStreams(httpSink, (int)settings.HttpBytes);
 
-        var loop = new EventLoop(sink, names, settings.Count ?? long.MaxValue);
+        var loop = new EventLoop(sink, names, settings.Count ?? long.MaxValue, http);
         var handler = new Handler(loop);
         try
         {
@@ -125,9 +148,14 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
             while (!stop.IsCancellationRequested && !loop.LimitReached)
             {
                 if (reader.Poll(ref handler, PollTimeoutMs) > 0) sink.Flush();
+                // A request still incomplete after a second is reported as it is (truncated).
+                http?.Expire(MonotonicNs(), 1_000_000_000);
+                httpSink?.Flush();
                 if (Interlocked.Exchange(ref reloads, 0) > 0) Reload(sensor, appliedBy);
             }
             if (reader.Drain(ref handler) > 0) sink.Flush();
+            http?.FlushAll(MonotonicNs());
+            httpSink?.Flush();
         }
         catch (IOException)
         {
@@ -137,7 +165,7 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         {
             try { stdoutStream?.Dispose(); } catch (IOException) { }
         }
-        stderr.WriteLine(StatsJson(sensor.ReadCounters(), loop));
+        stderr.WriteLine(StatsJson(sensor.ReadCounters(), loop, http));
         if (sensor.StaysAfterExit)
             stderr.WriteLine($"vigil: enforcement stays in the kernel, pinned in {sensor.PinDirectory} (generation {sensor.Generation}); " +
                              $"`vigil guard remove --pin-dir {sensor.PinDirectory}` ends it");
@@ -184,7 +212,10 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
                $"with {string.Join(", ", GuardSensor.HookNames)} ({pinned}); policy {policy.Source} generation {sensor.Generation}: {RuleList(compiled)}";
     }
 
-    private static string StatsJson(ulong[] kernel, EventLoop loop)
+    /// <summary>CLOCK_MONOTONIC in nanoseconds, the clock of bpf_ktime_get_ns (Stopwatch reads it on Linux).</summary>
+    private static ulong MonotonicNs() => (ulong)(System.Diagnostics.Stopwatch.GetTimestamp() * (1_000_000_000.0 / System.Diagnostics.Stopwatch.Frequency));
+
+    private static string StatsJson(ulong[] kernel, EventLoop loop, HttpStreams? http)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -200,6 +231,17 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
             w.WriteNumber("malformed", loop.Malformed);
             w.WriteNumber("written", loop.Written);
             w.WriteEndObject();
+            if (http is not null)
+            {
+                w.WriteStartObject("http");
+                w.WriteNumber("records", loop.HttpRecords);
+                w.WriteNumber("malformed", loop.HttpMalformed);
+                w.WriteNumber("requests", http.Requests);
+                w.WriteNumber("not_http", http.NotHttp);
+                w.WriteNumber("gaps", http.Gaps);
+                w.WriteNumber("evicted", http.Evicted);
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());

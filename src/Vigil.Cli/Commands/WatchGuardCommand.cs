@@ -17,10 +17,11 @@ public static class WatchGuardCommand
         var verbose = new Option<bool>("--verbose", "-v") { Description = "also print libbpf's messages" };
         var pinDir = new Option<string?>("--pin-dir") { Description = "bpffs directory to pin the guard in, so enforcement outlives vigil and a restart adopts it (default: vigil/guard on the mounted bpffs)" };
         var noPin = new Option<bool>("--no-pin") { Description = "pin nothing: enforcement ends when vigil stops" };
+        var httpBytes = new Option<uint>("--http-bytes") { Description = "HTTP audit: bytes of each allowed or audited TCP connection to a guarded destination to capture and parse (0 = off, at most 4096)", DefaultValueFactory = _ => GuardWatchSettings.DefaultHttpBytes };
 
         var cmd = new Command("guard", "Enforce a guard policy (metadata services and other destinations) in the kernel and show every audit or deny decision")
         {
-            policy, cgroup, output, count, duration, burst, verbose, pinDir, noPin,
+            policy, cgroup, output, count, duration, burst, verbose, pinDir, noPin, httpBytes,
         };
         cmd.SetAction((ParseResult r, CancellationToken ct) =>
         {
@@ -37,7 +38,9 @@ public static class WatchGuardCommand
                     Verbose = r.GetValue(verbose),
                     PinDirectory = r.GetValue(pinDir),
                     NoPin = r.GetValue(noPin),
+                    HttpBytes = r.GetValue(httpBytes),
                 };
+                if (settings.HttpBytes > Wire.GuardConstants.HttpMaxBytes) throw new Core.UsageException($"--http-bytes must be at most {Wire.GuardConstants.HttpMaxBytes}");
                 if (settings.NoPin && settings.PinDirectory is not null) throw new Core.UsageException("--no-pin and --pin-dir exclude each other");
                 if (settings.Count is <= 0) throw new Core.UsageException("--count must be positive");
                 if (settings.RateBurst == 0) throw new Core.UsageException("--rate-burst must be positive");

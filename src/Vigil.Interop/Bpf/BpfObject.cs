@@ -189,6 +189,35 @@ public sealed unsafe class BpfMap
     /// <summary>Type, key and value sizes, entries and flags as the kernel holds them.</summary>
     public BpfMapInfo Info() => BpfFs.MapInfo(Fd);
 
+    /// <summary>Writes the global <paramref name="variable"/> of this data section (.rodata, .data) before load, at
+    /// the offset the object's BTF gives it: clang may put other constants first (the de Bruijn table of
+    /// __builtin_ctzll lands at the start of .rodata), so offset 0 is not a safe guess.</summary>
+    public void SetVariable<T>(string variable, in T value) where T : unmanaged
+    {
+        if (_owner.IsLoaded) throw new InvalidOperationException($"{Name}: initial values must be set before load");
+        const uint KindVar = 14, KindDatasec = 15;
+        nint btf = LibBpf.bpf_object__btf(_owner.Raw);
+        if (btf == 0) throw new InvalidOperationException($"{_owner.Name} has no BTF: cannot find {variable}");
+        string section = Name[Name.IndexOf('.')..]; // libbpf names the map "<object prefix>.rodata"
+        int secId = LibBpf.btf__find_by_name_kind(btf, section, KindDatasec);
+        if (secId <= 0) throw new InvalidOperationException($"{_owner.Name} has no BTF section {section}");
+        BtfType* sec = LibBpf.btf__type_by_id(btf, (uint)secId);
+        var infos = (uint*)(sec + 1); // struct btf_var_secinfo { type, offset, size }
+        for (int i = 0; i < (int)(sec->Info & 0xffff); i++)
+        {
+            BtfType* v = LibBpf.btf__type_by_id(btf, infos[3 * i]);
+            if (((v->Info >> 24) & 0x1f) != KindVar || Marshal.PtrToStringUTF8(LibBpf.btf__name_by_offset(btf, v->NameOff)) != variable) continue;
+            uint offset = infos[3 * i + 1], size = infos[3 * i + 2];
+            if (size != (uint)sizeof(T)) throw new InvalidOperationException($"{variable} is {size} bytes in {_owner.Name}, not {sizeof(T)}");
+            nuint total;
+            byte* p = (byte*)LibBpf.bpf_map__initial_value(_map, &total);
+            if (p == null || total < offset + size) throw new InvalidOperationException($"{Name} has no initial value holding {variable}");
+            *(T*)(p + offset) = value;
+            return;
+        }
+        throw new InvalidOperationException($"{_owner.Name} has no global {variable} in {section}");
+    }
+
     /// <summary>Writes initial contents (.rodata, .data) before load. After load libbpf returns a private copy, so this refuses.</summary>
     public void SetInitialValue<T>(in T value) where T : unmanaged
     {

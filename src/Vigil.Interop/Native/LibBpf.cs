@@ -61,6 +61,8 @@ internal static unsafe partial class LibBpf
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial nint btf__parse(string path, nint extBtf);
     [LibraryImport(Library)] public static partial void btf__free(nint btf);
+    [LibraryImport(Library)] public static partial nint bpf_object__btf(nint obj);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int btf__find_by_name_kind(nint btf, string name, uint kind);
     [LibraryImport(Library)] public static partial uint btf__type_cnt(nint btf);
     [LibraryImport(Library)] public static partial BtfType* btf__type_by_id(nint btf, uint id);
     [LibraryImport(Library)] public static partial nint btf__name_by_offset(nint btf, uint offset);

@@ -87,7 +87,7 @@ public sealed class GuardSensor : IDisposable
         {
             obj = BpfObject.OpenMemory(EmbeddedObjects.Read(GuardNames.Object), GuardNames.Object);
             sensor = new GuardSensor(obj, pins);
-            obj.Rodata.SetInitialValue(options.Settings);
+            obj.Rodata.SetVariable(GuardNames.Settings, options.Settings);
             obj.Map(GuardNames.MapEvents).SetMaxEntries(options.RingBytes);
             pins?.ReuseMaps(obj);
             obj.Load();

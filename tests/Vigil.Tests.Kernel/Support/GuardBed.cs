@@ -43,7 +43,13 @@ public sealed class GuardBed : IDisposable
         }
     }
 
-    public GuardBed()
+    /// <summary>The token the fake IMDS issues (<see cref="GuardBed(bool)"/> with imds): unique per bed, so a
+    /// test can assert it appears in no output.</summary>
+    public string ImdsToken { get; } = "VIGILTOKEN" + Guid.NewGuid().ToString("N");
+
+    /// <summary><paramref name="imds"/>: the server is Support/servers/fake_imds.py (the IMDSv2 token flow)
+    /// instead of python's http.server.</summary>
+    public GuardBed(bool imds = false)
     {
         int n = Interlocked.Increment(ref _counter);
         int pid = Environment.ProcessId;
@@ -66,7 +72,9 @@ public sealed class GuardBed : IDisposable
             Ip("-n", Netns, "addr", "add", MetadataV4 + "/32", "dev", "lo");
             Ip("-n", Netns, "addr", "add", MetadataV6 + "/128", "dev", "lo", "nodad");
             // The server is root and outside the guarded cgroup: accepting is not connecting.
-            var server = TestNetwork.StartIn(Netns, "/usr/bin/python3", "-u", "-m", "http.server", "--bind", "::", "--directory", Dir, "80");
+            var server = imds
+                ? TestNetwork.StartIn(Netns, "/usr/bin/python3", "-u", Path.Combine(AppContext.BaseDirectory, "Support", "servers", "fake_imds.py"), "80", ImdsToken)
+                : TestNetwork.StartIn(Netns, "/usr/bin/python3", "-u", "-m", "http.server", "--bind", "::", "--directory", Dir, "80");
             _processes.Add(server);
             var sw = Stopwatch.StartNew();
             while (TestNetwork.Exec(Netns, "ss", "-Hltn", "sport = :80").Stdout.Trim().Length == 0)
@@ -125,11 +133,22 @@ public sealed class GuardBed : IDisposable
         int exit = proc.Interrupt(TimeSpan.FromSeconds(20));
         _vigil = null;
         if (exit != 0) throw new InvalidOperationException($"vigil exited {exit}: {proc.Stderr}");
-        var events = proc.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        var all = proc.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        // Guard decisions are returned; HTTP audit events ("kind":"http") are kept apart.
+        var events = all.Where(e => !e.TryGetProperty("kind", out _)).ToList();
+        HttpEvents = all.Where(e => e.TryGetProperty("kind", out var k) && k.GetString() == "http").ToList();
+        LastStdout = proc.Stdout;
+        LastStderr = proc.Stderr;
         var stats = proc.Stderr.Split('\n').Last(l => l.StartsWith("{\"kernel\"", StringComparison.Ordinal));
         proc.Dispose();
         return (events, JsonDocument.Parse(stats).RootElement.Clone());
     }
+
+    /// <summary>The HTTP audit events of the last <see cref="StopVigil"/>.</summary>
+    public List<JsonElement> HttpEvents { get; private set; } = [];
+    /// <summary>Everything the last stopped vigil wrote.</summary>
+    public string LastStdout { get; private set; } = "";
+    public string LastStderr { get; private set; } = "";
 
     /// <summary>Who runs a client: uid, primary gid, supplementary groups, capabilities, cgroup.</summary>
     public sealed record As(int Uid, int Gid, int[]? Groups = null, string? Caps = null, bool InAllowedCgroup = false);
