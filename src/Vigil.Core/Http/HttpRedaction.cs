@@ -56,7 +56,8 @@ public static class HttpRedaction
             if (b == (byte)'"' && JsonSecretValue(text, i, out int valueStart, out int valueEnd))
             {
                 if (!Copy(text[i..valueStart], output, ref o)) break;
-                if (!Copy(text[valueStart] == (byte)'"' ? "\"[redacted]\""u8 : Marker, output, ref o)) break;
+                bool quoted = valueStart < text.Length && text[valueStart] == (byte)'"';
+                if (!Copy(quoted ? "\"[redacted]\""u8 : Marker, output, ref o)) break;
                 i = valueEnd;
                 continue;
             }
