@@ -116,17 +116,7 @@ public static class GuardCommand
                     w.WriteString("applied_by", applied.AppliedBy);
                     w.WriteString("applied_at", applied.AppliedAt.UtcDateTime.ToString("o", System.Globalization.CultureInfo.InvariantCulture));
                 }
-                w.WriteStartArray("rules");
-                foreach (var rule in applied?.Rules ?? [])
-                {
-                    w.WriteStartObject();
-                    w.WriteNumber("id", rule.Id);
-                    w.WriteString("name", rule.Name);
-                    w.WriteString("endpoint_set", rule.EndpointSet);
-                    w.WriteString("mode", PolicyText.ModeName(rule.Mode));
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
+                AppliedPolicy.WriteRules(w, applied?.Rules ?? []);
                 w.WriteNumber("destination_entries", dsts);
                 w.WriteNumber("port_entries", ports);
                 w.WriteNumber("allow_entries", allow);

@@ -33,22 +33,28 @@ public sealed record AppliedPolicy(string Source, string AppliedBy, DateTimeOffs
             w.WriteString("source", Source);
             w.WriteString("applied_by", AppliedBy);
             w.WriteString("applied_at", AppliedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteStartArray("rules");
-            foreach (var r in Rules)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", r.Id);
-                w.WriteString("name", r.Name);
-                w.WriteString("endpoint_set", r.EndpointSet);
-                w.WriteString("mode", PolicyText.ModeName(r.Mode));
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteRules(w, Rules);
             if (yaml is null) w.WriteNull("yaml");
             else w.WriteString("yaml", yaml);
             w.WriteEndObject();
         }
         return buffer.ToArray();
+    }
+
+    /// <summary>"rules": [{id, name, endpoint_set, mode}, ...] — also how `vigil guard status -o json` lists them.</summary>
+    public static void WriteRules(Utf8JsonWriter w, IEnumerable<CompiledRule> rules)
+    {
+        w.WriteStartArray("rules");
+        foreach (var r in rules)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", r.Id);
+            w.WriteString("name", r.Name);
+            w.WriteString("endpoint_set", r.EndpointSet);
+            w.WriteString("mode", PolicyText.ModeName(r.Mode));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>Reads what <see cref="ToUtf8"/> wrote; null for empty, foreign or damaged text (never throws:

@@ -275,6 +275,22 @@ public sealed unsafe class BpfMap
                 throw Errno.FromErrno($"looking up map {Name}", Marshal.GetLastSystemError());
     }
 
+    /// <summary>A per-CPU array entry of <paramref name="count"/> u64 counters, summed over the CPUs.</summary>
+    public ulong[] SumPerCpuCounters(uint index, int count)
+    {
+        int cpus = PossibleCpus;
+        int per = count * 8;
+        var buf = new byte[cpus * per];
+        LookupPerCpu(index, buf);
+        var sum = new ulong[count];
+        for (int cpu = 0; cpu < cpus; cpu++)
+        {
+            var slice = MemoryMarshal.Cast<byte, ulong>(buf.AsSpan(cpu * per, per));
+            for (int i = 0; i < sum.Length; i++) sum[i] += slice[i];
+        }
+        return sum;
+    }
+
     public bool Delete<TKey>(in TKey key) where TKey : unmanaged
     {
         fixed (TKey* k = &key)

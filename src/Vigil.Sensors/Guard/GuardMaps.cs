@@ -115,18 +115,5 @@ public sealed class GuardMaps(BpfObject obj, GuardPins? pins)
     }
 
     /// <summary>Kernel counters summed over CPUs, indexed by <see cref="GuardStat"/>.</summary>
-    public ulong[] ReadCounters()
-    {
-        int cpus = BpfMap.PossibleCpus;
-        int per = (int)GuardStat.Count * 8;
-        var buf = new byte[cpus * per];
-        obj.Map(GuardNames.MapStats).LookupPerCpu(0u, buf);
-        var sum = new ulong[(int)GuardStat.Count];
-        for (int cpu = 0; cpu < cpus; cpu++)
-        {
-            var slice = MemoryMarshal.Cast<byte, ulong>(buf.AsSpan(cpu * per, per));
-            for (int i = 0; i < sum.Length; i++) sum[i] += slice[i];
-        }
-        return sum;
-    }
+    public ulong[] ReadCounters() => obj.Map(GuardNames.MapStats).SumPerCpuCounters(0, (int)GuardStat.Count);
 }

@@ -222,6 +222,14 @@ public partial class GuardLifecycleTests
         Assert.Equal(AllHooks, AttachedHooks(bed));
         Assert.Equal("EPERM", Connect(bed, DeniedUid));
         Assert.Empty(Proc.Run("bpftool", "cgroup", "show", bed.AllowedCgroup).Stdout.Trim());
+
+        var notBpffs = Vigil("watch", "guard", "--policy", policy, "--cgroup", bed.AllowedCgroup, "--pin-dir", Path.Combine(bed.Dir, "plain"));
+        Assert.Equal(2, notBpffs.ExitCode);
+        Assert.Contains($"the pin directory {Path.Combine(bed.Dir, "plain")} is not on a bpf file system", notBpffs.Stderr);
+        var both = Vigil("watch", "guard", "--policy", policy, "--no-pin", "--pin-dir", bed.PinDir);
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("--no-pin and --pin-dir exclude each other", both.Stderr);
+        Assert.Empty(Proc.Run("bpftool", "cgroup", "show", bed.AllowedCgroup).Stdout.Trim());
     }
 
     [Fact]
