@@ -6,6 +6,7 @@ var root = new RootCommand("Vigil — eBPF network security and observability ag
 var watch = new Command("watch", "Watch what a sensor sees, live");
 watch.Subcommands.Add(WatchTcpCommand.Create());
 watch.Subcommands.Add(WatchGuardCommand.Create());
+watch.Subcommands.Add(WatchHttpCommand.Create());
 root.Subcommands.Add(watch);
 root.Subcommands.Add(DoctorCommand.Create());
 root.Subcommands.Add(PolicyCommand.Create());

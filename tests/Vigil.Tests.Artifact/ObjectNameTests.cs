@@ -154,3 +154,21 @@ public class GuardObjectNameTests
         Assert.Throws<InvalidOperationException>(() => obj.Rodata.SetVariable(GuardNames.Settings, 1u)); // wrong size
     }
 }
+
+/// <summary>The string contract between bpf/http_filter.bpf.c and <see cref="HttpFilterNames"/>.</summary>
+public class HttpFilterObjectNameTests
+{
+    [Fact]
+    public void ProgramAndMapNamesMatchBothWays()
+    {
+        using var obj = BpfObject.OpenMemory(EmbeddedObjects.Read(HttpFilterNames.Object), HttpFilterNames.Object);
+        var programs = obj.Programs.Select(p => p.Name).ToList();
+        Assert.Equal(HttpFilterNames.Programs.Order(), programs.Order());
+        var maps = obj.Maps.Select(m => m.Name).Where(n => !n.Contains('.')).ToList();
+        Assert.Equal(HttpFilterNames.Maps.Order(), maps.Order());
+        Assert.Equal((uint)Unsafe.SizeOf<LpmKey>(), obj.Map(HttpFilterNames.MapDst).KeySize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardPortKey>(), obj.Map(HttpFilterNames.MapPorts).KeySize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardConfig>(), obj.Map(HttpFilterNames.MapConfig).ValueSize);
+        Assert.Equal((uint)HttpFilterStat.Count * 8, obj.Map(HttpFilterNames.MapStats).ValueSize);
+    }
+}

@@ -193,3 +193,73 @@ public class GuardHttpEndToEndTests
         Assert.Equal(0UL, stats.GetProperty("kernel").GetProperty("http_tracked").GetUInt64());
     }
 }
+
+/// <summary>`vigil watch http --iface lo` run inside the bed's namespace (ip netns exec): the socket filter
+/// passes curl's requests to the fake IMDS, user space parses and classifies them, tokens redacted.</summary>
+public class WatchHttpEndToEndTests
+{
+    private static string Policy(GuardBed bed) => bed.WritePolicy($"""
+        version: 1
+        endpoint_sets:
+          - name: metadata
+            addresses: [{MetadataV4}, {MetadataV6}]
+            ports: [80]
+        rules:
+          - name: imds
+            endpoint_set: metadata
+            mode: audit
+            allow:
+              users: [0]
+        """);
+
+    [Fact]
+    public void ClassifiesCurlsRequestsOnLoopbackWithoutIdentityAndRedactsTheToken()
+    {
+        using var bed = new GuardBed(imds: true);
+        var vigil = Proc.Start("ip", ["netns", "exec", bed.Netns, Repo.Vigil, "watch", "http", "--iface", "lo", "-o", "json", "--policy", Policy(bed)]);
+        try
+        {
+            vigil.WaitFor("vigil: watching HTTP", TimeSpan.FromSeconds(30));
+            foreach (var host in new[] { MetadataV4, $"[{MetadataV6}]" })
+            {
+                var token = TestNetwork.Exec(bed.Netns, "curl", "-sS", "-g", "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60", $"http://{host}/latest/api/token").Stdout.Trim();
+                Assert.Equal(bed.ImdsToken, token);
+                var creds = TestNetwork.Exec(bed.Netns, "curl", "-sS", "-g", "-H", $"X-aws-ec2-metadata-token: {token}", $"http://{host}/latest/meta-data/iam/security-credentials/r");
+                Assert.Contains("SecretAccessKey", creds.Stdout);
+                TestNetwork.Exec(bed.Netns, "curl", "-sS", "-g", "-o", "/dev/null", $"http://{host}:81/"); // unguarded port: refused, and not shown
+            }
+            Thread.Sleep(300);
+            Assert.Equal(0, vigil.Interrupt(TimeSpan.FromSeconds(20)));
+            Assert.DoesNotContain(bed.ImdsToken, vigil.Stdout + vigil.Stderr);
+            var events = vigil.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+            Assert.Equal(4, events.Count);
+            Assert.All(events, e => Assert.Equal("packet", e.GetProperty("capture").GetString()));
+            Assert.All(events, e => Assert.Equal(JsonValueKind.Null, e.GetProperty("pid").ValueKind));
+            Assert.All(events, e => Assert.Equal(JsonValueKind.Null, e.GetProperty("uid").ValueKind));
+            Assert.All(events, e => Assert.Equal(80, e.GetProperty("dport").GetInt32()));
+            Assert.Equal(["aws_token_request", "imdsv2,sensitive_path", "aws_token_request", "imdsv2,sensitive_path"],
+                events.Select(e => string.Join(',', e.GetProperty("classes").EnumerateArray().Select(c => c.GetString()))).ToArray());
+            Assert.Equal([4, 4, 6, 6], events.Select(e => e.GetProperty("family").GetInt32()).ToArray());
+            var tokenHeader = events[1].GetProperty("headers").EnumerateArray().Single(h => h.GetProperty("name").GetString() == "X-aws-ec2-metadata-token");
+            Assert.Equal("[redacted]", tokenHeader.GetProperty("value").GetString());
+            var stats = JsonDocument.Parse(vigil.Stderr.Split('\n').Last(l => l.StartsWith("{\"kernel\"", StringComparison.Ordinal))).RootElement;
+            Assert.True(stats.GetProperty("kernel").GetProperty("unguarded").GetUInt64() > 0); // the port-81 attempts and the server's replies, dropped in the kernel
+        }
+        finally
+        {
+            vigil.Dispose();
+        }
+    }
+
+    [Fact]
+    public void WithoutCapNetRawItSaysSoAndExitsOne()
+    {
+        using var bed = new GuardBed();
+        const string caps = "-all,+bpf,+perfmon,+net_admin";
+        var r = Proc.Run("ip", ["netns", "exec", bed.Netns, "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+            $"--inh-caps={caps}", $"--ambient-caps={caps}", $"--bounding-set={caps}",
+            PrivilegeAndHookTests.WorldReadableVigil(), "watch", "http", "--iface", "lo", "--policy", Policy(bed)], TimeSpan.FromSeconds(30));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("needs CAP_NET_RAW", r.Stderr);
+    }
+}

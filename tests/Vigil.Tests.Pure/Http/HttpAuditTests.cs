@@ -301,3 +301,81 @@ public class HttpStreamsAndSinkTests
         Assert.Equal(["imdsv2"], e.GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
     }
 }
+
+public class TcpFrameTests
+{
+    private static byte[] Frame(byte[] ipPacket, ushort etherType = 0x0800)
+    {
+        var f = new byte[14 + ipPacket.Length];
+        f[12] = (byte)(etherType >> 8); f[13] = (byte)etherType;
+        ipPacket.CopyTo(f, 14);
+        return f;
+    }
+
+    private static byte[] Tcp(ushort dport, uint seq, byte flags, byte[] payload)
+    {
+        var t = new byte[20 + payload.Length];
+        t[0] = 0x9c; t[1] = 0x40; t[2] = (byte)(dport >> 8); t[3] = (byte)dport;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(t.AsSpan(4), seq);
+        t[12] = 5 << 4; t[13] = flags;
+        payload.CopyTo(t, 20);
+        return t;
+    }
+
+    private static byte[] V4(byte[] tcp, ushort frag = 0)
+    {
+        var ip = new byte[20 + tcp.Length];
+        ip[0] = 0x45; ip[2] = (byte)(ip.Length >> 8); ip[3] = (byte)ip.Length; ip[6] = (byte)(frag >> 8); ip[7] = (byte)frag; ip[9] = 6;
+        ip[12] = 10; ip[15] = 1; ip[16] = 169; ip[17] = 254; ip[18] = 169; ip[19] = 254;
+        tcp.CopyTo(ip, 20);
+        return ip;
+    }
+
+    private static byte[] V6(byte[] tcp, params byte[][] ext)
+    {
+        int extLen = ext.Sum(e => e.Length);
+        var ip = new byte[40 + extLen + tcp.Length];
+        ip[0] = 0x60; ip[4] = (byte)((extLen + tcp.Length) >> 8); ip[5] = (byte)(extLen + tcp.Length);
+        ip[6] = ext.Length > 0 ? (byte)0 : (byte)6;
+        ip[24] = 0xfd; ip[39] = 0x54;
+        int off = 40;
+        for (int i = 0; i < ext.Length; i++) { ext[i].CopyTo(ip, off); ip[off] = i + 1 < ext.Length ? (byte)0 : (byte)6; off += ext[i].Length; }
+        tcp.CopyTo(ip, off);
+        return ip;
+    }
+
+    [Fact]
+    public void ParsesIpv4AndIpv6WithExtensionHeadersAndRefusesTheRest()
+    {
+        var get = "GET / HTTP/1.1\r\n\r\n"u8.ToArray();
+        Assert.True(TcpFrame.TryParse(Frame(V4(Tcp(80, 7, 0x18, get))), out var a));
+        Assert.Equal((4, "169.254.169.254", (ushort)80, 7u, get.Length), (a.Family, a.Destination.ToString(), a.DestinationPort, a.Seq, a.Payload.Length));
+        Assert.True(TcpFrame.TryParse(Frame(V6(Tcp(80, 9, 0x18, get), new byte[8], [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 0x86DD), out var b));
+        Assert.Equal((6, (ushort)80, get.Length), (b.Family, b.DestinationPort, b.Payload.Length));
+        Assert.False(TcpFrame.TryParse(Frame(V4(Tcp(80, 7, 0x18, get), frag: 10)), out _)); // later fragment
+        Assert.False(TcpFrame.TryParse(Frame(V4(Tcp(80, 7, 0x18, get))).AsSpan(0, 40), out _)); // cut short
+        Assert.False(TcpFrame.TryParse(Frame(V4(Tcp(80, 7, 0x18, get)), 0x0806), out _)); // ARP
+        Assert.False(TcpFrame.TryParse(new byte[10], out _));
+    }
+
+    [Fact]
+    public void SegmentsBecomeRequestsFromTheSynsSequenceNumberDuplicatesIgnored()
+    {
+        var seen = new List<string>();
+        var sink = new CollectTargets(seen);
+        var packets = new PacketHttpStreams(new HttpStreams(sink, 1024), 1024);
+        var req = "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray();
+        packets.Add(Frame(V4(Tcp(80, 1000, 0x02, []))), 1);
+        packets.Add(Frame(V4(Tcp(80, 1001, 0x18, req[..10]))), 2);
+        packets.Add(Frame(V4(Tcp(80, 1001, 0x18, req[..10]))), 3); // the same frame again (loopback: out and in)
+        packets.Add(Frame(V4(Tcp(80, 1011, 0x18, req[10..]))), 4);
+        packets.Add(Frame(V4(Tcp(80, 1001 + (uint)req.Length, 0x11, []))), 5);
+        Assert.Equal(["/latest/meta-data/"], seen);
+    }
+
+    private sealed class CollectTargets(List<string> seen) : IHttpRequestSink
+    {
+        public void Write(in HttpRequestView v) => seen.Add(Encoding.Latin1.GetString(v.Request.Target.Of(v.Bytes)));
+        public void Flush() { }
+    }
+}
