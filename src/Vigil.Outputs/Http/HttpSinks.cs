@@ -63,6 +63,10 @@ public sealed class HttpJsonSink : IHttpRequestSink, IDisposable
     private readonly byte[] _scratch = new byte[HttpRedaction.MaxRedactedLength(GuardConstants.HttpMaxBytes)];
     private readonly char[] _chars = new char[HttpRedaction.MaxRedactedLength(GuardConstants.HttpMaxBytes)];
 
+    private static readonly JsonEncodedText[] NoOwnerFields =
+        new[] { "verdict", "hook", "rule_id", "rule", "policy_generation", "pid", "tid", "comm", "uid", "user", "gid",
+                "exe", "exe_inode", "exe_dev", "cgroup_id", "cgroup", "container_id" }.Select(f => JsonEncodedText.Encode(f)).ToArray();
+
     /// <param name="capture">"cgroup" (guard's capture, identity known) or "packet" (socket filter).</param>
     public HttpJsonSink(Stream output, TimeBase time, IGuardNames? names, string capture)
     {
@@ -108,7 +112,11 @@ public sealed class HttpJsonSink : IHttpRequestSink, IDisposable
             if (o.ExeInode != 0)
             {
                 w.WriteNumber("exe_inode"u8, o.ExeInode);
-                w.WriteString("exe_dev"u8, $"{o.ExeDevMajor}:{o.ExeDevMinor}");
+                Span<char> dev = stackalloc char[24];
+                o.ExeDevMajor.TryFormat(dev, out int n1);
+                dev[n1] = ':';
+                o.ExeDevMinor.TryFormat(dev[(n1 + 1)..], out int n2);
+                w.WriteString("exe_dev"u8, dev[..(n1 + 1 + n2)]);
             }
             else { w.WriteNull("exe_inode"u8); w.WriteNull("exe_dev"u8); }
             w.WriteNumber("cgroup_id"u8, o.CgroupId);
@@ -119,9 +127,7 @@ public sealed class HttpJsonSink : IHttpRequestSink, IDisposable
         else
         {
             // The socket-filter path sees packets, not processes: no owner, never guessed.
-            foreach (var f in new[] { "verdict", "hook", "rule_id", "rule", "policy_generation", "pid", "tid", "comm", "uid", "user", "gid",
-                                      "exe", "exe_inode", "exe_dev", "cgroup_id", "cgroup", "container_id" })
-                w.WriteNull(f);
+            foreach (var f in NoOwnerFields) w.WriteNull(f);
         }
         w.WriteNumber("family"u8, o.Family);
         Span<char> addr = stackalloc char[AddressText.MaxAddressLength];
