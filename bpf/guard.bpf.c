@@ -23,30 +23,39 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct vigil_guard_config);
-} vigil_guard_config SEC(".maps");
+	__type(value, struct vigil_guard_state);
+} vigil_guard_state SEC(".maps");
 
+/* Sizes: two policy slots (guard.h) of at most 4096 prefixes, 4096 ports and 8192 principals each. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 8192);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_lpm_key);
+	__type(key, struct vigil_guard_dst_key);
 	__type(value, struct vigil_guard_rules);
 } vigil_guard_dst SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 8192);
 	__type(key, struct vigil_guard_port_key);
 	__type(value, struct vigil_guard_rules);
 } vigil_guard_ports SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 16384);
 	__type(key, struct vigil_guard_principal_key);
 	__type(value, struct vigil_guard_allow_value);
 } vigil_guard_allow SEC(".maps");
+
+/* Read and written by user space only: the rule names and source of each slot's policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_GUARD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct vigil_guard_policy_text);
+} vigil_guard_policy SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -132,10 +141,18 @@ static __always_inline void set_v6(struct target *t, const __u32 w[4])
 	t->family = (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) ? 4 : 6;
 }
 
+/* The active slot's config, and the slot every lookup of this decision uses (guard.h, double
+ * buffering). Read once per decision. */
+struct policy {
+	const struct vigil_guard_config *cfg;
+	__u8 slot;
+};
+
 /* Steps 2-3: the rules guarding this destination, port and protocol. */
-static __always_inline __u64 guarded_rules(const struct vigil_guard_config *cfg, const struct target *t)
+static __always_inline __u64 guarded_rules(const struct policy *p, const struct target *t)
 {
-	struct vigil_lpm_key key = { .prefixlen = 8 + 128, .family = t->family };
+	const struct vigil_guard_config *cfg = p->cfg;
+	struct vigil_guard_dst_key key = { .prefixlen = 8 + 8 + 128, .slot = p->slot, .family = t->family };
 	__builtin_memcpy(key.addr, t->addr, 16);
 	struct vigil_guard_rules *dst = bpf_map_lookup_elem(&vigil_guard_dst, &key);
 	if (!dst)
@@ -146,7 +163,7 @@ static __always_inline __u64 guarded_rules(const struct vigil_guard_config *cfg,
 	__u64 ports = t->protocol == IPPROTO_TCP ? cfg->any_port_tcp
 		    : t->protocol == IPPROTO_UDP ? cfg->any_port_udp : 0;
 	if (r & ~ports) {
-		struct vigil_guard_port_key pk = { .port = t->port, .protocol = t->protocol };
+		struct vigil_guard_port_key pk = { .port = t->port, .protocol = t->protocol, .slot = p->slot };
 		struct vigil_guard_rules *pr = bpf_map_lookup_elem(&vigil_guard_ports, &pk);
 		if (pr)
 			ports |= pr->rules;
@@ -154,9 +171,9 @@ static __always_inline __u64 guarded_rules(const struct vigil_guard_config *cfg,
 	return r & ports;
 }
 
-static __always_inline __u64 allowed_by(__u8 kind, __u64 id, __u32 dev)
+static __always_inline __u64 allowed_by(const struct policy *p, __u8 kind, __u64 id, __u32 dev)
 {
-	struct vigil_guard_principal_key key = { .id = id, .dev = dev, .kind = kind };
+	struct vigil_guard_principal_key key = { .id = id, .dev = dev, .kind = kind, .slot = p->slot };
 	struct vigil_guard_allow_value *v = bpf_map_lookup_elem(&vigil_guard_allow, &key);
 	return v ? v->rules : 0;
 }
@@ -166,10 +183,10 @@ static __always_inline __u64 allowed_by(__u8 kind, __u64 id, __u32 dev)
  * A constant flag, not a NULL test of skb: clang cannot know the ctx pointer is non-NULL, so the task
  * arm stayed in the egress program, and 6.1's verifier walks it and refuses
  * bpf_get_current_ancestor_cgroup_id, which cgroup_skb programs may not call there (kernel matrix). */
-static __always_inline __u64 cgroup_allowed(const struct vigil_guard_config *cfg, struct __sk_buff *skb, const bool of_skb)
+static __always_inline __u64 cgroup_allowed(const struct policy *p, struct __sk_buff *skb, const bool of_skb)
 {
 	__u64 a = 0;
-	__u64 levels = cfg->cgroup_levels;
+	__u64 levels = p->cfg->cgroup_levels;
 	for (int l = 0; l <= VIGIL_GUARD_MAX_CGROUP_LEVEL; l++) {
 		if (!(levels >> l))
 			break;
@@ -177,7 +194,7 @@ static __always_inline __u64 cgroup_allowed(const struct vigil_guard_config *cfg
 			continue;
 		__u64 id = of_skb ? bpf_skb_ancestor_cgroup_id(skb, l) : bpf_get_current_ancestor_cgroup_id(l);
 		if (id)
-			a |= allowed_by(VIGIL_GUARD_PRINCIPAL_CGROUP, id, 0);
+			a |= allowed_by(p, VIGIL_GUARD_PRINCIPAL_CGROUP, id, 0);
 	}
 	return a;
 }
@@ -195,11 +212,11 @@ static __always_inline void read_exe(struct caller *who)
 	who->has_exe = true;
 }
 
-static __always_inline __u64 exe_allowed(const struct caller *who)
+static __always_inline __u64 exe_allowed(const struct policy *p, const struct caller *who)
 {
 	if (!who->has_exe)
 		return 0;
-	struct vigil_guard_principal_key key = { .id = who->exe_ino, .dev = who->exe_dev, .kind = VIGIL_GUARD_PRINCIPAL_EXE };
+	struct vigil_guard_principal_key key = { .id = who->exe_ino, .dev = who->exe_dev, .kind = VIGIL_GUARD_PRINCIPAL_EXE, .slot = p->slot };
 	struct vigil_guard_allow_value *v = bpf_map_lookup_elem(&vigil_guard_allow, &key);
 	if (!v)
 		return 0;
@@ -210,7 +227,7 @@ static __always_inline __u64 exe_allowed(const struct caller *who)
 }
 
 /* Supplementary groups: current->cred->group_info, at most VIGIL_GUARD_MAX_GROUPS of them. */
-static __always_inline __u64 supplementary_allowed(void)
+static __always_inline __u64 supplementary_allowed(const struct policy *p)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct group_info *gi = BPF_CORE_READ(task, cred, group_info);
@@ -224,7 +241,7 @@ static __always_inline __u64 supplementary_allowed(void)
 		kgid_t g;
 		if (bpf_probe_read_kernel(&g, sizeof(g), &gi->gid[i]))
 			break;
-		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_GID, g.val, 0);
+		a |= allowed_by(p, VIGIL_GUARD_PRINCIPAL_GID, g.val, 0);
 	}
 	return a;
 }
@@ -312,20 +329,26 @@ static __always_inline int verdict(struct vigil_guard_counters *c, const struct 
 	return 1;
 }
 
-static __always_inline const struct vigil_guard_config *policy_config(void)
+/* False when no policy is loaded (or the active slot has no rules): the guard is idle. */
+static __always_inline bool active_policy(struct policy *p)
 {
 	__u32 zero = 0;
-	const struct vigil_guard_config *cfg = bpf_map_lookup_elem(&vigil_guard_config, &zero);
-	return cfg && cfg->rules ? cfg : NULL;
+	const struct vigil_guard_state *st = bpf_map_lookup_elem(&vigil_guard_state, &zero);
+	if (!st)
+		return false;
+	p->slot = st->active & 1;
+	p->cfg = p->slot ? &st->slot1 : &st->slot0;
+	return p->cfg->rules != 0;
 }
 
 /* ---- connect / sendmsg: the calling task is the one asking ---- */
 
 static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool v6)
 {
-	const struct vigil_guard_config *cfg = policy_config();
-	if (!cfg)
+	struct policy p;
+	if (!active_policy(&p))
 		return 1;
+	const struct vigil_guard_config *cfg = p.cfg;
 	struct vigil_guard_counters *c = counters();
 	struct target t = {};
 	if (v6) {
@@ -338,7 +361,7 @@ static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool
 	t.protocol = (__u8)ctx->protocol;
 	count(c, VIGIL_GUARD_STAT_CHECKED);
 
-	__u64 r = guarded_rules(cfg, &t);
+	__u64 r = guarded_rules(&p, &t);
 	if (!r) {
 		count(c, VIGIL_GUARD_STAT_UNGUARDED);
 		return 1;
@@ -352,18 +375,18 @@ static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool
 	who.gid = uid_gid >> 32;
 	__u64 a = 0;
 	if (r & cfg->uid_rules)
-		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_UID, who.uid, 0);
+		a |= allowed_by(&p, VIGIL_GUARD_PRINCIPAL_UID, who.uid, 0);
 	if ((r & ~a) & cfg->gid_rules) {
-		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_GID, who.gid, 0);
+		a |= allowed_by(&p, VIGIL_GUARD_PRINCIPAL_GID, who.gid, 0);
 		if ((r & ~a) & cfg->gid_rules)
-			a |= supplementary_allowed();
+			a |= supplementary_allowed(&p);
 	}
 	if ((r & ~a) & cfg->exe_rules) {
 		read_exe(&who);
-		a |= exe_allowed(&who);
+		a |= exe_allowed(&p, &who);
 	}
 	if ((r & ~a) & cfg->cgroup_rules)
-		a |= cgroup_allowed(cfg, NULL, false);
+		a |= cgroup_allowed(&p, NULL, false);
 
 	/* Step 5. */
 	__u64 v = r & ~a;
@@ -486,14 +509,15 @@ int vigil_guard_egress(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->type != SOCK_RAW)
 		return 1;
-	const struct vigil_guard_config *cfg = policy_config();
-	if (!cfg)
+	struct policy p;
+	if (!active_policy(&p))
 		return 1;
+	const struct vigil_guard_config *cfg = p.cfg;
 	struct target t = {};
 	if (!parse_egress(skb, &t))
 		return 1;
 	count(c, VIGIL_GUARD_STAT_CHECKED);
-	__u64 r = guarded_rules(cfg, &t);
+	__u64 r = guarded_rules(&p, &t);
 	if (!r) {
 		count(c, VIGIL_GUARD_STAT_UNGUARDED);
 		return 1;
@@ -502,9 +526,9 @@ int vigil_guard_egress(struct __sk_buff *skb)
 	__u32 uid = bpf_get_socket_uid(skb);
 	__u64 a = 0;
 	if (r & cfg->uid_rules)
-		a |= allowed_by(VIGIL_GUARD_PRINCIPAL_UID, uid, 0);
+		a |= allowed_by(&p, VIGIL_GUARD_PRINCIPAL_UID, uid, 0);
 	if ((r & ~a) & cfg->cgroup_rules)
-		a |= cgroup_allowed(cfg, skb, true);
+		a |= cgroup_allowed(&p, skb, true);
 	__u64 v = r & ~a;
 	int allow = verdict(c, cfg, v);
 	if (!v)

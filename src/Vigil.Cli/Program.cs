@@ -9,6 +9,7 @@ watch.Subcommands.Add(WatchGuardCommand.Create());
 root.Subcommands.Add(watch);
 root.Subcommands.Add(DoctorCommand.Create());
 root.Subcommands.Add(PolicyCommand.Create());
+root.Subcommands.Add(GuardCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -62,7 +62,7 @@ public static class Errno
 {
     public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EBADF = 9, EAGAIN = 11, ENOMEM = 12,
         EACCES = 13, EFAULT = 14, EBUSY = 16, EEXIST = 17, ENODEV = 19, EINVAL = 22, E2BIG = 7,
-        ENOSPC = 28, ENOSYS = 38, EOPNOTSUPP = 95, ENOTSUPP = 524;
+        ENOSPC = 28, ENOSYS = 38, ENOLINK = 67, EOPNOTSUPP = 95, ENOTSUPP = 524;
 
     public static string Describe(int errno)
     {

@@ -34,5 +34,29 @@ public sealed class FileDescriptor : SafeHandle
         return new FileDescriptor(fd);
     }
 
+    /// <summary>flock(LOCK_EX | LOCK_NB): false when another open file description holds the lock. The lock
+    /// goes with the descriptor (and with the process, however it ends).</summary>
+    public bool TryLockExclusive()
+    {
+        if (Libc.flock(Value, Libc.LOCK_EX | Libc.LOCK_NB) == 0) return true;
+        int errno = Marshal.GetLastSystemError();
+        if (errno == Errno.EAGAIN) return false;
+        throw new BpfException("locking a file (flock)", errno);
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the lock (polling: flock has no timeout).</summary>
+    public bool LockExclusive(TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (!TryLockExclusive())
+        {
+            if (DateTime.UtcNow > until) return false;
+            Thread.Sleep(5);
+        }
+        return true;
+    }
+
+    public void Unlock() => Libc.flock(Value, Libc.LOCK_UN);
+
     protected override bool ReleaseHandle() => Libc.close((int)handle) == 0;
 }

@@ -11,6 +11,10 @@ public static class GuardConstants
     public const int MaxCgroupLevel = 63;
     /// <summary><c>VIGIL_GUARD_ALLOW_CHECK_GENERATION</c>.</summary>
     public const uint AllowCheckGeneration = 1;
+    /// <summary><c>VIGIL_GUARD_SLOTS</c>: policy slots of the double-buffered maps.</summary>
+    public const int Slots = 2;
+    /// <summary><c>VIGIL_GUARD_POLICY_TEXT_MAX</c>: bytes of policy text per slot.</summary>
+    public const int PolicyTextMax = 65536 - 8;
 }
 
 /// <summary>Mirror of <c>enum vigil_guard_mode</c>.</summary>
@@ -36,7 +40,7 @@ public enum GuardPrincipalKind : byte
     Cgroup = 4,
 }
 
-/// <summary>Mirror of <c>struct vigil_guard_config</c>: the one entry of the config array map.</summary>
+/// <summary>Mirror of <c>struct vigil_guard_config</c>: the config of one policy slot.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct GuardConfig
 {
@@ -53,6 +57,53 @@ public struct GuardConfig
     public uint Pad;
 }
 
+/// <summary>Mirror of <c>struct vigil_guard_state</c>: the one entry of vigil_guard_state.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct GuardState
+{
+    /// <summary>The slot the programs use (0 or 1).</summary>
+    public uint Active;
+    public uint Pad;
+    public GuardConfig Slot0;
+    public GuardConfig Slot1;
+
+    public readonly GuardConfig Slot(int slot) => slot == 0 ? Slot0 : Slot1;
+
+    public void SetSlot(int slot, in GuardConfig config)
+    {
+        if (slot == 0) Slot0 = config;
+        else Slot1 = config;
+    }
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_dst_key</c>: an LPM key led by the policy slot.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GuardDstKey
+{
+    public uint Prefixlen;
+    public byte Slot;
+    public byte Family;
+    public fixed byte Addr[16];
+    public fixed byte Pad[2];
+
+    /// <summary>The key of <paramref name="key"/> (a policy prefix as the tcp sensor's LPM keys write it) in <paramref name="slot"/>.</summary>
+    public static GuardDstKey InSlot(in LpmKey key, byte slot)
+    {
+        var k = new GuardDstKey { Prefixlen = key.Prefixlen + 8, Slot = slot, Family = key.Family };
+        for (int i = 0; i < 16; i++) k.Addr[i] = key.Addr[i];
+        return k;
+    }
+}
+
+/// <summary>Mirror of <c>struct vigil_guard_policy_text</c>: user-space text describing one slot's policy.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GuardPolicyText
+{
+    public uint Length;
+    public uint Generation;
+    public fixed byte Text[GuardConstants.PolicyTextMax];
+}
+
 /// <summary>Mirror of <c>struct vigil_guard_rules</c>: bit i = rule i.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct GuardRules(ulong rules)
@@ -66,7 +117,8 @@ public unsafe struct GuardPortKey : IEquatable<GuardPortKey>
 {
     public ushort Port;
     public GuardProtocol Protocol;
-    public fixed byte Pad[5];
+    public byte Slot;
+    public fixed byte Pad[4];
 
     public GuardPortKey(ushort port, GuardProtocol protocol)
     {
@@ -74,9 +126,9 @@ public unsafe struct GuardPortKey : IEquatable<GuardPortKey>
         Protocol = protocol;
     }
 
-    public readonly bool Equals(GuardPortKey other) => Port == other.Port && Protocol == other.Protocol;
+    public readonly bool Equals(GuardPortKey other) => Port == other.Port && Protocol == other.Protocol && Slot == other.Slot;
     public override readonly bool Equals(object? obj) => obj is GuardPortKey k && Equals(k);
-    public override readonly int GetHashCode() => HashCode.Combine(Port, Protocol);
+    public override readonly int GetHashCode() => HashCode.Combine(Port, Protocol, Slot);
     public override readonly string ToString() => $"{Protocol.ToString().ToLowerInvariant()}/{Port}";
 }
 
@@ -87,7 +139,8 @@ public unsafe struct GuardPrincipalKey : IEquatable<GuardPrincipalKey>
     public ulong Id;
     public uint Dev;
     public GuardPrincipalKind Kind;
-    public fixed byte Pad[3];
+    public byte Slot;
+    public fixed byte Pad[2];
 
     public GuardPrincipalKey(GuardPrincipalKind kind, ulong id, uint dev = 0)
     {
@@ -96,9 +149,9 @@ public unsafe struct GuardPrincipalKey : IEquatable<GuardPrincipalKey>
         Dev = dev;
     }
 
-    public readonly bool Equals(GuardPrincipalKey other) => Id == other.Id && Dev == other.Dev && Kind == other.Kind;
+    public readonly bool Equals(GuardPrincipalKey other) => Id == other.Id && Dev == other.Dev && Kind == other.Kind && Slot == other.Slot;
     public override readonly bool Equals(object? obj) => obj is GuardPrincipalKey k && Equals(k);
-    public override readonly int GetHashCode() => HashCode.Combine(Id, Dev, Kind);
+    public override readonly int GetHashCode() => HashCode.Combine(Id, Dev, Kind, Slot);
     public override readonly string ToString() => Kind == GuardPrincipalKind.Exe
         ? $"exe {Dev >> 20}:{Dev & 0xfffff} inode {Id}"
         : $"{Kind.ToString().ToLowerInvariant()} {Id}";
@@ -191,15 +244,16 @@ public static class GuardNames
     public const string ProgSendmsg4 = "vigil_guard_sendmsg4";
     public const string ProgSendmsg6 = "vigil_guard_sendmsg6";
     public const string ProgEgress = "vigil_guard_egress";
-    public const string MapConfig = "vigil_guard_config";
+    public const string MapState = "vigil_guard_state";
     public const string MapDst = "vigil_guard_dst";
     public const string MapPorts = "vigil_guard_ports";
     public const string MapAllow = "vigil_guard_allow";
     public const string MapEvents = "vigil_guard_events";
     public const string MapStats = "vigil_guard_stats";
     public const string MapRate = "vigil_guard_rate";
+    public const string MapPolicy = "vigil_guard_policy";
     public const string Settings = "vigil_guard_cfg";
 
     public static readonly string[] Programs = [ProgConnect4, ProgConnect6, ProgSendmsg4, ProgSendmsg6, ProgEgress];
-    public static readonly string[] Maps = [MapConfig, MapDst, MapPorts, MapAllow, MapEvents, MapStats, MapRate];
+    public static readonly string[] Maps = [MapState, MapDst, MapPorts, MapAllow, MapEvents, MapStats, MapRate, MapPolicy];
 }

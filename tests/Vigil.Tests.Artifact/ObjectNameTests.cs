@@ -120,8 +120,10 @@ public class GuardObjectNameTests
     public void MapKeyAndValueSizesAreTheWireStructs()
     {
         using var obj = OpenGuard();
-        Assert.Equal((uint)Unsafe.SizeOf<GuardConfig>(), obj.Map(GuardNames.MapConfig).ValueSize);
-        Assert.Equal((uint)Unsafe.SizeOf<LpmKey>(), obj.Map(GuardNames.MapDst).KeySize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardState>(), obj.Map(GuardNames.MapState).ValueSize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardDstKey>(), obj.Map(GuardNames.MapDst).KeySize);
+        Assert.Equal((uint)Unsafe.SizeOf<GuardPolicyText>(), obj.Map(GuardNames.MapPolicy).ValueSize);
+        Assert.Equal((uint)GuardConstants.Slots, obj.Map(GuardNames.MapPolicy).MaxEntries);
         Assert.Equal((uint)Unsafe.SizeOf<GuardRules>(), obj.Map(GuardNames.MapDst).ValueSize);
         Assert.Equal((uint)Unsafe.SizeOf<GuardPortKey>(), obj.Map(GuardNames.MapPorts).KeySize);
         Assert.Equal((uint)Unsafe.SizeOf<GuardRules>(), obj.Map(GuardNames.MapPorts).ValueSize);

@@ -7,14 +7,23 @@
  * bit set of rules (__u64), so one lookup per principal serves every rule at once.
  *
  * Maps (bpf/guard.bpf.c; names in src/Vigil.Wire/Guard.cs GuardNames):
- *   vigil_guard_config  ARRAY[1]    struct vigil_guard_config
- *   vigil_guard_dst     LPM_TRIE    struct vigil_lpm_key        -> struct vigil_guard_rules
+ *   vigil_guard_state   ARRAY[1]    struct vigil_guard_state (active slot + one config per slot)
+ *   vigil_guard_dst     LPM_TRIE    struct vigil_guard_dst_key  -> struct vigil_guard_rules
  *   vigil_guard_ports   HASH        struct vigil_guard_port_key -> struct vigil_guard_rules
  *   vigil_guard_allow   HASH        struct vigil_guard_principal_key -> struct vigil_guard_allow_value
+ *   vigil_guard_policy  ARRAY[2]    struct vigil_guard_policy_text per slot (user space only)
  *   vigil_guard_events  RINGBUF     struct vigil_guard_event records
  *   vigil_guard_stats   PERCPU_ARRAY[1] __u64[VIGIL_GUARD_STAT_COUNT]
  *   vigil_guard_rate    LRU_HASH    (uid, destination) -> rate window (kernel-private)
  * Load-time settings: const volatile struct vigil_guard_settings vigil_guard_cfg (.rodata).
+ *
+ * Double buffering (atomic reload): every policy entry carries a slot (0 or 1) in its key, and the
+ * state map names the active slot. A decision reads the state once and looks up only keys of that
+ * slot, so it sees one whole policy. A reload clears the inactive slot, fills it, writes its config
+ * and its policy text, then flips state.active: a change of one byte (0 <-> 1, the other bytes of the
+ * rewritten value are unchanged), so no decision can see a torn value. The previous slot is left in
+ * place until the next reload clears it: a decision that read the old index just before the flip
+ * still finds every entry it looks up.
  *
  * Decision for a connect/send to (daddr, dport, protocol):
  *   1. Normalise: an IPv6 destination in ::ffff:0:0/96 (IPv4-mapped) is judged as the IPv4 address
@@ -74,7 +83,7 @@ enum vigil_guard_principal_kind {
 /* vigil_guard_allow_value.flags */
 #define VIGIL_GUARD_ALLOW_CHECK_GENERATION 1 /* exe: i_generation must equal .generation */
 
-/* The one entry of vigil_guard_config. Kept in a map (not .rodata) so a reload can replace it. */
+/* The config of one slot. Kept in a map (not .rodata) so a reload can replace it. */
 struct vigil_guard_config {
 	__u64 rules;         /* rules that exist */
 	__u64 enforce_rules; /* rules in enforce mode; the other rules audit */
@@ -90,6 +99,28 @@ struct vigil_guard_config {
 };
 _Static_assert(sizeof(struct vigil_guard_config) == 80, "vigil_guard_config size");
 
+#define VIGIL_GUARD_SLOTS 2
+
+/* The one entry of vigil_guard_state. */
+struct vigil_guard_state {
+	__u32 active; /* slot the programs use: 0 or 1 */
+	__u32 _pad;
+	struct vigil_guard_config slot0; /* two named fields, not an array: the C# mirror can hold them */
+	struct vigil_guard_config slot1;
+};
+_Static_assert(sizeof(struct vigil_guard_state) == 168, "vigil_guard_state size");
+
+/* Key of vigil_guard_dst: an LPM key whose first byte is the slot, so prefixlen counts 8 bits of slot,
+ * 8 of family and then the address bits (IPv4 as ::ffff:a.b.c.d, i.e. 96 + n for a /n). */
+struct vigil_guard_dst_key {
+	__u32 prefixlen;
+	__u8 slot;
+	__u8 family; /* 4 or 6 */
+	__u8 addr[16];
+	__u8 _pad[2];
+};
+_Static_assert(sizeof(struct vigil_guard_dst_key) == 24, "vigil_guard_dst_key size");
+
 /* A set of rules: bit i = rule i. Value of vigil_guard_dst and vigil_guard_ports. */
 struct vigil_guard_rules {
 	__u64 rules;
@@ -100,7 +131,8 @@ _Static_assert(sizeof(struct vigil_guard_rules) == 8, "vigil_guard_rules size");
 struct vigil_guard_port_key {
 	__u16 port;    /* host order */
 	__u8 protocol; /* enum vigil_guard_protocol */
-	__u8 _pad[5];
+	__u8 slot;
+	__u8 _pad[4];
 };
 _Static_assert(sizeof(struct vigil_guard_port_key) == 8, "vigil_guard_port_key size");
 
@@ -109,7 +141,8 @@ struct vigil_guard_principal_key {
 	__u64 id;    /* uid, gid, inode number or cgroup id, per kind */
 	__u32 dev;   /* exe: the superblock's s_dev, MKDEV encoding (major << 20 | minor); else 0 */
 	__u8 kind;   /* enum vigil_guard_principal_kind */
-	__u8 _pad[3];
+	__u8 slot;
+	__u8 _pad[2];
 };
 _Static_assert(sizeof(struct vigil_guard_principal_key) == 16, "vigil_guard_principal_key size");
 
@@ -119,6 +152,17 @@ struct vigil_guard_allow_value {
 	__u32 flags;      /* VIGIL_GUARD_ALLOW_* */
 };
 _Static_assert(sizeof(struct vigil_guard_allow_value) == 16, "vigil_guard_allow_value size");
+
+/* Value of vigil_guard_policy: what user space needs to explain a slot's decisions (rule names, the
+ * policy's source) to a later process — a restarted agent, `vigil guard status` — with no file on
+ * disk. UTF-8 JSON written by src/Vigil.Sensors/Guard; the kernel never reads it. */
+#define VIGIL_GUARD_POLICY_TEXT_MAX (65536 - 8)
+struct vigil_guard_policy_text {
+	__u32 length;     /* bytes of text used */
+	__u32 generation; /* the slot's config generation this text describes */
+	char text[VIGIL_GUARD_POLICY_TEXT_MAX];
+};
+_Static_assert(sizeof(struct vigil_guard_policy_text) == 65536, "vigil_guard_policy_text size");
 
 /* Which hook judged a connection. */
 enum vigil_guard_hook {

@@ -57,6 +57,9 @@ public static class DoctorCommand
         Row(w, "BTF", s.BtfPresent ? "yes (/sys/kernel/btf/vmlinux)" : "no: /sys/kernel/btf/vmlinux is missing (CO-RE, fentry, tp_btf and LSM need it)");
         Row(w, "cgroup v2", s.CgroupV2Mount ?? "not mounted");
         Row(w, "tracefs", s.TracefsMount is null ? "not mounted (classic tracepoints and legacy kprobes need it; tp_btf/raw_tp do not)" : $"mounted at {s.TracefsMount}");
+        Row(w, "bpffs", s.BpffsMount is null
+            ? "not mounted: the guard cannot pin, so its enforcement ends when vigil stops (mount -t bpf bpf /sys/fs/bpf; systemd does at boot)"
+            : $"mounted at {s.BpffsMount} (the guard pins in {s.BpffsMount}/vigil/guard)");
         Row(w, "lockdown", s.Lockdown ?? $"unknown: {s.LockdownNote}");
         Row(w, "libbpf", s.LibbpfVersion is null ? $"not usable: {s.LibbpfProblem}" : $"{s.LibbpfVersion} ({s.LibbpfPath ?? "path unknown"})");
         Row(w, "capabilities", (s.CapabilitiesHeld.Count == 0 ? "none of the relevant ones" : string.Join(" ", s.CapabilitiesHeld))

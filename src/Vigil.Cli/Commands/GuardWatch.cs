@@ -23,18 +23,24 @@ public sealed record GuardWatchSettings
     public TimeSpan? Duration { get; init; }
     public uint RateBurst { get; init; } = 5;
     public bool Verbose { get; init; }
+    /// <summary>Where to pin; null = the default (vigil/guard on the mounted bpffs).</summary>
+    public string? PinDirectory { get; init; }
+    /// <summary>Pin nothing: enforcement ends with this process.</summary>
+    public bool NoPin { get; init; }
 }
 
 /// <summary>One run of `vigil watch guard`: validate and compile the policy (nothing touches the kernel
-/// when it is invalid), load and attach the guard, print what is guarded, then every decision the
-/// kernel reports until Ctrl-C/SIGTERM, --count or --duration. Detaches on exit (no pinning yet).</summary>
+/// when it is invalid), load and attach the guard — adopting a pinned one — print what is guarded, then
+/// every decision the kernel reports until Ctrl-C/SIGTERM, --count or --duration. SIGHUP reloads the
+/// policy file (an invalid one changes nothing). On exit an enforcing, pinned guard stays in the kernel;
+/// anything else is detached.</summary>
 public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, TextWriter stderr)
 {
     private const int PollTimeoutMs = 50;
 
     /// <summary>Decodes records and writes them straight to the sink: decisions are rate-limited in the
     /// kernel, so one thread keeps up without a hand-off queue.</summary>
-    private sealed class EventLoop(IGuardDecisionSink sink, long limit)
+    private sealed class EventLoop(IGuardDecisionSink sink, SystemGuardNames names, long limit)
     {
         public long Received, Decoded, Malformed, Written;
         public bool LimitReached => Written >= limit;
@@ -45,6 +51,7 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
             if (GuardEventDecoder.TryDecode(record, out var d) != DecodeResult.Ok) { Malformed++; return; }
             Decoded++;
             if (Written >= limit) return;
+            names.Generation = d.Generation; // rule ids mean what that generation's policy says
             sink.Write(in d);
             Written++;
         }
@@ -55,13 +62,26 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         public void OnRecord(ReadOnlySpan<byte> record) => loop.OnRecord(record);
     }
 
-    public int Run(CancellationToken cancel)
+    /// <summary>The policy file (or the embedded default) validated and compiled, with its text for the
+    /// kernel; null after writing every diagnostic when it is invalid.</summary>
+    private (GuardPolicy Policy, CompiledGuardPolicy Compiled, GuardMapContents Contents)? LoadPolicy(string appliedBy)
     {
         var host = new SystemHostPrincipals();
         var result = settings.PolicyPath is null ? DefaultPolicy.Load(host) : PolicyLoader.LoadFile(settings.PolicyPath, host);
         foreach (var d in result.Diagnostics) stderr.WriteLine(d.ToString());
-        if (result.Policy is not { } policy) return ExitCodes.Usage;
+        if (result.Policy is not { } policy) return null;
         var compiled = PolicyCompiler.Compile(policy);
+        return (policy, compiled, ToMapContents(policy, compiled, appliedBy));
+    }
+
+    public int Run(CancellationToken cancel)
+    {
+        string appliedBy = $"vigil watch guard (pid {Environment.ProcessId})";
+        if (LoadPolicy(appliedBy) is not var (policy, compiled, contents)) return ExitCodes.Usage;
+        var pinDir = settings.NoPin ? null : settings.PinDirectory ?? GuardPins.DefaultDirectory();
+        if (pinDir is null && !settings.NoPin)
+            stderr.WriteLine("vigil: warning: no bpf file system is mounted, so nothing is pinned: enforcement ends when vigil stops " +
+                             "(mount -t bpf bpf /sys/fs/bpf, or pass --pin-dir DIR on one; --no-pin silences this)");
 
         LibbpfRuntime.EnsureLoaded();
         LibbpfRuntime.Log = (level, message) =>
@@ -71,18 +91,21 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         using var sensor = GuardSensor.Start(new GuardSensorOptions
         {
             CgroupPath = settings.CgroupPath,
-            Policy = ToMapContents(compiled),
+            Policy = contents,
             Settings = new GuardSettings { RateWindowNs = 1_000_000_000, RateBurst = settings.RateBurst, WakeupBytes = 16 * 1024 },
+            PinDirectory = pinDir,
         });
         stderr.WriteLine(StartLine(policy, compiled, sensor));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        int reloads = 0; // SIGHUP requests, handled on the reader thread between polls
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; Interlocked.Increment(ref reloads); });
         if (settings.Duration is { } duration) stop.CancelAfter(duration);
 
         var time = TimeBase.Now();
-        var names = new SystemGuardNames(compiled, new HostNames(), CgroupPaths.ForThisHost());
+        var names = new SystemGuardNames(sensor.Maps, new HostNames(), CgroupPaths.ForThisHost());
         Stream? stdoutStream = null;
         IGuardDecisionSink sink;
         if (settings.Output == "json")
@@ -94,7 +117,7 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         else
             sink = new GuardTableSink(stdout, time, names);
 
-        var loop = new EventLoop(sink, settings.Count ?? long.MaxValue);
+        var loop = new EventLoop(sink, names, settings.Count ?? long.MaxValue);
         var handler = new Handler(loop);
         try
         {
@@ -102,6 +125,7 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
             while (!stop.IsCancellationRequested && !loop.LimitReached)
             {
                 if (reader.Poll(ref handler, PollTimeoutMs) > 0) sink.Flush();
+                if (Interlocked.Exchange(ref reloads, 0) > 0) Reload(sensor, appliedBy);
             }
             if (reader.Drain(ref handler) > 0) sink.Flush();
         }
@@ -114,22 +138,50 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
             try { stdoutStream?.Dispose(); } catch (IOException) { }
         }
         stderr.WriteLine(StatsJson(sensor.ReadCounters(), loop));
+        if (sensor.StaysAfterExit)
+            stderr.WriteLine($"vigil: enforcement stays in the kernel, pinned in {sensor.PinDirectory} (generation {sensor.Generation}); " +
+                             $"`vigil guard remove --pin-dir {sensor.PinDirectory}` ends it");
         return ExitCodes.Ok;
     }
 
-    public static GuardMapContents ToMapContents(CompiledGuardPolicy p) => new(
+    /// <summary>SIGHUP: the policy file again. Invalid = every diagnostic and nothing changes; valid = one atomic swap.</summary>
+    private void Reload(GuardSensor sensor, string appliedBy)
+    {
+        try
+        {
+            if (LoadPolicy(appliedBy) is not var (policy, compiled, contents))
+            {
+                stderr.WriteLine($"vigil: reload refused: {settings.PolicyPath ?? "the default policy"} is invalid; generation {sensor.Generation} stays in force");
+                return;
+            }
+            uint generation = sensor.Maps.Swap(contents);
+            stderr.WriteLine($"vigil: reloaded {policy.Source}: generation {generation}: {RuleList(compiled)}");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            stderr.WriteLine($"vigil: reload failed: {e.Message}; generation {sensor.Generation} stays in force");
+        }
+    }
+
+    public static GuardMapContents ToMapContents(GuardPolicy policy, CompiledGuardPolicy p, string appliedBy) => new(
         p.Config,
         p.Destinations.Select(e => (e.Key, e.Value)).ToList(),
         p.Ports.Select(e => (e.Key, e.Value)).ToList(),
-        p.Allow.Select(e => (e.Key, e.Value)).ToList());
+        p.Allow.Select(e => (e.Key, e.Value)).ToList(),
+        AppliedPolicy.Describe(policy, p, appliedBy, DateTimeOffset.UtcNow).ToUtf8());
+
+    private static string RuleList(CompiledGuardPolicy compiled) =>
+        string.Join(", ", compiled.Rules.Select(r => $"{r.Name} ({(r.Mode == GuardMode.Enforce ? "enforce" : "audit")}: {r.EndpointSet})"));
 
     private static string StartLine(GuardPolicy policy, CompiledGuardPolicy compiled, GuardSensor sensor)
     {
         int enforce = compiled.Rules.Count(r => r.Mode == GuardMode.Enforce);
-        var rules = string.Join(", ", compiled.Rules.Select(r => $"{r.Name} ({(r.Mode == GuardMode.Enforce ? "enforce" : "audit")}: {r.EndpointSet})"));
+        var pinned = sensor.PinDirectory is null ? "not pinned"
+            : sensor.AdoptedLinks > 0 ? $"pinned in {sensor.PinDirectory}, adopted {sensor.AdoptedLinks} attached links"
+            : $"pinned in {sensor.PinDirectory}";
         return $"vigil: guarding {compiled.Rules.Count} rule{(compiled.Rules.Count == 1 ? "" : "s")} ({enforce} enforce, {compiled.Rules.Count - enforce} audit) " +
                $"over {compiled.Destinations.Count} destination prefixes on cgroup {sensor.CgroupPath} " +
-               $"with {string.Join(", ", GuardSensor.HookNames)}; policy {policy.Source} generation {sensor.Generation}: {rules}";
+               $"with {string.Join(", ", GuardSensor.HookNames)} ({pinned}); policy {policy.Source} generation {sensor.Generation}: {RuleList(compiled)}";
     }
 
     private static string StatsJson(ulong[] kernel, EventLoop loop)
@@ -154,13 +206,32 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
     }
 }
 
-/// <summary>Names for guard events on this host: rule names from the policy, cgroup paths from the
-/// cgroup2 mount, executables from /proc (checked against the event's inode, cached by inode).</summary>
-public sealed class SystemGuardNames(CompiledGuardPolicy policy, HostNames hostNames, CgroupPaths cgroups) : IGuardNames
+/// <summary>Names for guard events on this host: rule names from the policy text the kernel keeps with
+/// each generation (so a reload by SIGHUP or `vigil policy apply` names its own rules), cgroup paths from
+/// the cgroup2 mount, executables from /proc (checked against the event's inode, cached by inode).</summary>
+public sealed class SystemGuardNames(GuardMaps maps, HostNames hostNames, CgroupPaths cgroups) : IGuardNames
 {
     private readonly Dictionary<(uint Dev, ulong Inode), string> _exes = new();
+    private readonly Dictionary<uint, IReadOnlyList<CompiledRule>> _rules = new();
 
-    public string? RuleName(int rule) => policy.Rules.FirstOrDefault(r => r.Id == rule)?.Name;
+    /// <summary>The generation of the decision being named.</summary>
+    public uint Generation { get; set; }
+
+    public string? RuleName(int rule)
+    {
+        if (!_rules.TryGetValue(Generation, out var rules))
+        {
+            // A generation not seen yet: read both slots' texts (once per generation).
+            for (int slot = 0; slot < GuardConstants.Slots; slot++)
+            {
+                var (generation, text) = maps.ReadText(slot);
+                if (AppliedPolicy.Parse(text) is { } applied) _rules[generation] = applied.Rules;
+            }
+            if (!_rules.TryGetValue(Generation, out rules)) _rules[Generation] = rules = [];
+        }
+        foreach (var r in rules) if (r.Id == rule) return r.Name;
+        return null;
+    }
 
     public string? CgroupPath(ulong cgroupId) => cgroups.Find(cgroupId);
 

@@ -12,7 +12,41 @@ public static class PolicyCommand
         var policy = new Command("policy", "Check and show guard policies (docs/policy.md)");
         policy.Subcommands.Add(CreateCheck());
         policy.Subcommands.Add(CreateShow());
+        policy.Subcommands.Add(CreateApply());
         return policy;
+    }
+
+    private static Command CreateApply()
+    {
+        var file = new Argument<string>("FILE") { Description = "the policy file (YAML)" };
+        var pinDir = GuardCommand.PinDirOption();
+        var apply = new Command("apply", "Validate a policy and swap it into the running (pinned) guard in one atomic step; " +
+            "an invalid policy changes nothing (exit 2 with every error)") { file, pinDir };
+        apply.SetAction(parse => Apply(parse.GetValue(file)!, parse.GetValue(pinDir), new SystemHostPrincipals(), Console.Out, Console.Error));
+        return apply;
+    }
+
+    public static int Apply(string path, string? pinDir, IHostPrincipals host, TextWriter stdout, TextWriter stderr)
+    {
+        try
+        {
+            // Validated before anything in the kernel is looked at.
+            var result = PolicyLoader.LoadFile(path, host);
+            if (Report(result, stderr) is not { } policy) return ExitCodes.Usage;
+            var compiled = PolicyCompiler.Compile(policy);
+            var contents = GuardWatch.ToMapContents(policy, compiled, $"vigil policy apply (pid {Environment.ProcessId})");
+            Vigil.Interop.LibbpfRuntime.EnsureLoaded();
+            using var pins = Vigil.Sensors.Guard.GuardPins.Open(GuardCommand.ResolvePinDir(pinDir));
+            using var obj = pins.OpenMaps();
+            uint generation = new Vigil.Sensors.Guard.GuardMaps(obj, pins).Swap(contents);
+            stdout.WriteLine($"vigil: applied {policy.Source} to the guard pinned in {pins.Directory}: generation {generation}, " +
+                             $"{compiled.Rules.Count} rule{(compiled.Rules.Count == 1 ? "" : "s")} ({string.Join(", ", compiled.Rules.Select(r => $"{r.Name}: {PolicyText.ModeName(r.Mode)}"))})");
+            return ExitCodes.Ok;
+        }
+        catch (Exception e)
+        {
+            return ExitCodes.Report(e, stderr);
+        }
     }
 
     private static Command CreateCheck()

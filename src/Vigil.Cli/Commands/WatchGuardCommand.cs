@@ -15,10 +15,12 @@ public static class WatchGuardCommand
         var duration = new Option<string?>("--duration", "-d") { Description = "stop after this long (e.g. 10s, 2m)" };
         var burst = new Option<uint>("--rate-burst") { Description = "events per second per (uid, destination); more are counted, not shown", DefaultValueFactory = _ => 5 };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "also print libbpf's messages" };
+        var pinDir = new Option<string?>("--pin-dir") { Description = "bpffs directory to pin the guard in, so enforcement outlives vigil and a restart adopts it (default: vigil/guard on the mounted bpffs)" };
+        var noPin = new Option<bool>("--no-pin") { Description = "pin nothing: enforcement ends when vigil stops" };
 
         var cmd = new Command("guard", "Enforce a guard policy (metadata services and other destinations) in the kernel and show every audit or deny decision")
         {
-            policy, cgroup, output, count, duration, burst, verbose,
+            policy, cgroup, output, count, duration, burst, verbose, pinDir, noPin,
         };
         cmd.SetAction((ParseResult r, CancellationToken ct) =>
         {
@@ -33,7 +35,10 @@ public static class WatchGuardCommand
                     Duration = r.GetValue(duration) is { } d ? DurationParser.Parse(d) : null,
                     RateBurst = r.GetValue(burst),
                     Verbose = r.GetValue(verbose),
+                    PinDirectory = r.GetValue(pinDir),
+                    NoPin = r.GetValue(noPin),
                 };
+                if (settings.NoPin && settings.PinDirectory is not null) throw new Core.UsageException("--no-pin and --pin-dir exclude each other");
                 if (settings.Count is <= 0) throw new Core.UsageException("--count must be positive");
                 if (settings.RateBurst == 0) throw new Core.UsageException("--rate-burst must be positive");
                 return Task.FromResult(new GuardWatch(settings, Console.Out, Console.Error).Run(ct));

@@ -111,6 +111,8 @@ public sealed class BpfProgram
         }
     }
 
+    internal nint Raw => _prog;
+
     public void SetAutoload(bool autoload) =>
         Errno.Check(LibBpf.bpf_program__set_autoload(_prog, autoload), $"set autoload of {Name}");
 
@@ -174,6 +176,19 @@ public sealed unsafe class BpfMap
     public void SetMaxEntries(uint entries) =>
         Errno.Check(LibBpf.bpf_map__set_max_entries(_map, entries), $"resizing map {Name}");
 
+    /// <summary>Before load: use an existing map (a pinned one) instead of creating this one. libbpf takes
+    /// the existing map's definition (and a duplicate of the descriptor), so check compatibility first
+    /// (<see cref="BpfFs.MapInfo"/>).</summary>
+    public void ReuseFd(FileDescriptor fd) =>
+        Errno.Check(LibBpf.bpf_map__reuse_fd(_map, fd.Value), $"reusing an existing map for {Name}");
+
+    /// <summary>After load: pins the map at <paramref name="path"/> in a bpffs.</summary>
+    public void Pin(string path) =>
+        Errno.Check(LibBpf.bpf_obj_pin(Fd, path), $"pinning map {Name} at {path}");
+
+    /// <summary>Type, key and value sizes, entries and flags as the kernel holds them.</summary>
+    public BpfMapInfo Info() => BpfFs.MapInfo(Fd);
+
     /// <summary>Writes initial contents (.rodata, .data) before load. After load libbpf returns a private copy, so this refuses.</summary>
     public void SetInitialValue<T>(in T value) where T : unmanaged
     {
@@ -231,6 +246,22 @@ public sealed unsafe class BpfMap
                 throw Errno.FromErrno($"looking up map {Name}", Marshal.GetLastSystemError());
     }
 
+    /// <summary>A per-CPU array entry of <paramref name="count"/> u64 counters, summed over the CPUs.</summary>
+    public ulong[] SumPerCpuCounters(uint index, int count)
+    {
+        int cpus = PossibleCpus;
+        int per = count * 8;
+        var buf = new byte[cpus * per];
+        LookupPerCpu(index, buf);
+        var sum = new ulong[count];
+        for (int cpu = 0; cpu < cpus; cpu++)
+        {
+            var slice = MemoryMarshal.Cast<byte, ulong>(buf.AsSpan(cpu * per, per));
+            for (int i = 0; i < sum.Length; i++) sum[i] += slice[i];
+        }
+        return sum;
+    }
+
     public bool Delete<TKey>(in TKey key) where TKey : unmanaged
     {
         fixed (TKey* k = &key)
@@ -258,11 +289,36 @@ public sealed unsafe class BpfMap
     }
 }
 
-/// <summary>An owned libbpf <c>struct bpf_link</c>: destroying it detaches the program.</summary>
+/// <summary>An owned libbpf <c>struct bpf_link</c>: destroying it closes the descriptor, which detaches
+/// the program unless the link is pinned (a pin is another reference; <see cref="Detach"/> ends it anyway).</summary>
 public sealed class BpfLink : SafeHandle
 {
     internal BpfLink(nint link) : base(0, ownsHandle: true) => SetHandle(link);
     public override bool IsInvalid => handle == 0;
     public int Fd => LibBpf.bpf_link__fd(handle);
+
+    /// <summary>Opens a link pinned at <paramref name="path"/>.</summary>
+    public static BpfLink OpenPinned(string path)
+    {
+        var link = LibBpf.bpf_link__open(path);
+        if (link == 0 || (link < 0 && link > -4096))
+        {
+            int errno = link < 0 ? (int)-link : Marshal.GetLastSystemError();
+            throw Errno.FromErrno($"opening the pinned link {path}", errno == 0 ? Errno.EINVAL : errno);
+        }
+        return new BpfLink(link);
+    }
+
+    public void Pin(string path) => Errno.Check(LibBpf.bpf_link__pin(handle, path), $"pinning a link at {path}");
+
+    /// <summary>Replaces the link's program in one step (BPF_LINK_UPDATE): the hook never runs without one.</summary>
+    public void Update(BpfProgram program) =>
+        Errno.Check(LibBpf.bpf_link__update_program(handle, program.Raw), $"replacing the program of a link with {program.Name}");
+
+    /// <summary>Detaches the program now (BPF_LINK_DETACH), whatever else holds the link (pins, other processes).</summary>
+    public void Detach() => Errno.Check(LibBpf.bpf_link_detach(Fd), "detaching a link");
+
+    public BpfLinkInfo Info() => BpfFs.LinkInfo(Fd);
+
     protected override bool ReleaseHandle() => LibBpf.bpf_link__destroy(handle) == 0 || true;
 }

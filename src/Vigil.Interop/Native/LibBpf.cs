@@ -37,6 +37,13 @@ internal static unsafe partial class LibBpf
 
     [LibraryImport(Library)] public static partial int bpf_link__destroy(nint link);
     [LibraryImport(Library)] public static partial int bpf_link__fd(nint link);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int bpf_link__pin(nint link, string path);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial nint bpf_link__open(string path);
+    [LibraryImport(Library)] public static partial int bpf_link__update_program(nint link, nint prog);
+    [LibraryImport(Library)] public static partial int bpf_link_detach(int linkFd);
+    [LibraryImport(Library)] public static partial int bpf_map__reuse_fd(nint map, int fd);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int bpf_obj_pin(int fd, string path);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int bpf_obj_get(string path);
 
     [LibraryImport(Library)] public static partial int bpf_tc_hook_create(BpfTcHook* hook);
     [LibraryImport(Library)] public static partial int bpf_tc_hook_destroy(BpfTcHook* hook);
@@ -74,6 +81,31 @@ internal unsafe struct BpfObjectOpenOpts
     public nint KernelLogBuf;
     public nuint KernelLogSize;
     public uint KernelLogLevel;
+}
+
+/// <summary>The leading fields of <c>struct bpf_map_info</c> (the kernel fills as much as the caller's size asks).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct BpfMapInfoHead
+{
+    public uint Type;
+    public uint Id;
+    public uint KeySize;
+    public uint ValueSize;
+    public uint MaxEntries;
+    public uint MapFlags;
+}
+
+/// <summary>The leading fields of <c>struct bpf_link_info</c> with its cgroup member.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct BpfLinkInfoHead
+{
+    public uint Type;       // enum bpf_link_type
+    public uint Id;
+    public uint ProgId;
+    public uint Pad;
+    public ulong CgroupId;  // union member cgroup: cgroup_id, attach_type
+    public uint AttachType;
+    public uint Pad2;
 }
 
 /// <summary>Mirror of <c>struct bpf_tc_hook</c>.</summary>

@@ -31,12 +31,23 @@ internal static unsafe partial class Libc
     [LibraryImport(Library, SetLastError = true)] public static partial int clock_getres(int clockId, Timespec* res);
     [LibraryImport(Library)] public static partial uint geteuid();
     [LibraryImport(Library)] public static partial nint strerror(int errnum);
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int statfs(string path, Statfs* buf);
+    [LibraryImport(Library, SetLastError = true)] public static partial int flock(int fd, int operation);
 
     [StructLayout(LayoutKind.Sequential)]
     public struct Timespec
     {
         public long Seconds;
         public long Nanoseconds;
+    }
+
+    public const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+
+    /// <summary>struct statfs on x86-64: f_type first, 120 bytes in all.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 120)]
+    public struct Statfs
+    {
+        public long Type;
     }
 
     [StructLayout(LayoutKind.Sequential, Pack = 1)] // packed on x86-64

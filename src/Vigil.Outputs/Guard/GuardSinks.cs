@@ -151,9 +151,13 @@ public sealed class GuardJsonSink : IGuardDecisionSink, IDisposable
     }
 }
 
-/// <summary>A table for people: one row per decision, times of day in UTC; "-" marks what is unknown.</summary>
+/// <summary>A table for people: one row per decision, times of day in UTC; "-" marks what is unknown.
+/// Rows are built in stack memory; the cgroup/executable column is cached per (cgroup, executable), so a
+/// row allocates nothing once its names are known.</summary>
 public sealed class GuardTableSink(TextWriter output, TimeBase time, IGuardNames names) : IGuardDecisionSink
 {
+    private const int MaxCachedPlaces = 4096;
+    private readonly Dictionary<(ulong Cgroup, uint Dev, ulong Inode), string> _places = new();
     private bool _headerWritten;
 
     public void Write(in GuardDecision d)
@@ -163,17 +167,56 @@ public sealed class GuardTableSink(TextWriter output, TimeBase time, IGuardNames
             output.WriteLine($"{"TIME(UTC)",-16} {"VERDICT",-7} {"HOOK",-8} {"PID",7} {"COMM",-15} {"USER",-10} {"DESTINATION",-30} {"PROTO",-5} {"RULE",-20} {"SUPPR",5} {"CGROUP / EXE"}");
             _headerWritten = true;
         }
-        Span<char> clock = stackalloc char[TimeText.ClockMicrosLength];
-        int n = TimeText.ClockMicros(time.ToUnixNanoseconds(d.TimestampNs), clock);
-        Span<char> endpoint = stackalloc char[AddressText.MaxEndpointLength];
-        int e = AddressText.FormatEndpoint(in d.Destination, d.Family, d.Port, endpoint);
-        var user = names.UserName(d.Uid) ?? d.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (user.Length > 10) user = user[..9] + "+";
+        var where = Place(in d);
+        var rule = names.RuleName(d.Rule);
+        int capacity = 160 + AddressText.MaxEndpointLength + where.Length + (rule?.Length ?? 0);
+        Span<char> buffer = capacity <= 4096 ? stackalloc char[capacity] : new char[capacity];
+        var line = new LineBuilder(buffer);
+        Span<char> field = stackalloc char[AddressText.MaxEndpointLength];
+
+        int n = TimeText.ClockMicros(time.ToUnixNanoseconds(d.TimestampNs), field);
+        line.Left(field[..n], 16);
+        line.Left(GuardText.Verdict(d.Verdict), 7);
+        line.Left(GuardText.Hook(d.Hook), 8);
+        if (d.TaskKnown) line.Right(d.Tgid, 7);
+        else line.Right("-", 7);
+        line.Left(d.TaskKnown ? names.CommText(in d.Comm) : "-", 15);
+        if (names.UserName(d.Uid) is { } user) line.LeftTruncated(user, 10);
+        else
+        {
+            d.Uid.TryFormat(field, out n);
+            line.LeftTruncated(field[..n], 10);
+        }
+        n = AddressText.FormatEndpoint(in d.Destination, d.Family, d.Port, field);
+        line.Left(field[..n], 30);
+        line.Left(GuardText.Protocol(d.Protocol), 5);
+        if (rule is not null) line.Left(rule, 20);
+        else
+        {
+            d.Rule.TryFormat(field, out n);
+            line.Left(field[..n], 20);
+        }
+        line.Right(d.Suppressed, 5);
+        line.Append(where);
+        line.EndLine();
+        output.Write(line.Text);
+    }
+
+    /// <summary>"CGROUP [(container ID)] [EXE]", cached once the executable is known (or known to be unknown).</summary>
+    private string Place(in GuardDecision d)
+    {
+        var key = (d.CgroupId, d.ExeDev, d.ExeInode);
+        if (_places.TryGetValue(key, out var place)) return place;
         var cgroup = names.CgroupPath(d.CgroupId);
         var container = ContainerId.FromCgroupPath(cgroup);
-        var where = (cgroup ?? $"cgroup {d.CgroupId}") + (container is null ? "" : $" (container {container[..12]})") +
-                    (names.ExecutablePath(in d) is { } exe ? " " + exe : "");
-        output.WriteLine($"{clock[..n],-16} {GuardText.Verdict(d.Verdict),-7} {GuardText.Hook(d.Hook),-8} {(d.TaskKnown ? d.Tgid.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-"),7} {(d.TaskKnown ? names.CommText(in d.Comm) : "-"),-15} {user,-10} {endpoint[..e],-30} {GuardText.Protocol(d.Protocol),-5} {names.RuleName(d.Rule) ?? d.Rule.ToString(System.Globalization.CultureInfo.InvariantCulture),-20} {d.Suppressed,5} {where}");
+        var exe = names.ExecutablePath(in d);
+        place = (cgroup ?? $"cgroup {d.CgroupId}") + (container is null ? "" : $" (container {container[..12]})") + (exe is null ? "" : " " + exe);
+        if (cgroup is not null && (exe is not null || d.ExeInode == 0))
+        {
+            if (_places.Count >= MaxCachedPlaces) _places.Clear();
+            _places[key] = place;
+        }
+        return place;
     }
 
     public void Flush() => output.Flush();

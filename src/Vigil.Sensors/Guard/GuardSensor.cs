@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Vigil.Interop;
 using Vigil.Interop.Bpf;
 using Vigil.Wire;
@@ -6,12 +5,15 @@ using Vigil.Wire;
 namespace Vigil.Sensors.Guard;
 
 /// <summary>The contents of the guard's policy maps (what Vigil.Core's PolicyCompiler produces), kept
-/// free of Core types so the sensor depends on the wire contract only.</summary>
+/// free of Core types so the sensor depends on the wire contract only. Keys carry slot 0: the sensor
+/// writes them into whichever slot is inactive. <paramref name="Description"/> is the UTF-8 text kept
+/// with the slot (vigil_guard_policy) so another process can name the slot's rules.</summary>
 public sealed record GuardMapContents(
     GuardConfig Config,
     IReadOnlyList<(LpmKey Key, GuardRules Value)> Destinations,
     IReadOnlyList<(GuardPortKey Key, GuardRules Value)> Ports,
-    IReadOnlyList<(GuardPrincipalKey Key, GuardAllowValue Value)> Allow);
+    IReadOnlyList<(GuardPrincipalKey Key, GuardAllowValue Value)> Allow,
+    byte[]? Description = null);
 
 public sealed record GuardSensorOptions
 {
@@ -23,37 +25,50 @@ public sealed record GuardSensorOptions
     public uint RingBytes { get; init; } = 1 << 20;
     /// <summary>Load and fill the maps, attach nothing (BPF_PROG_TEST_RUN of the egress program).</summary>
     public bool LoadOnly { get; init; }
+    /// <summary>A directory on a bpffs to pin maps and links in (created if missing), or null for none.
+    /// Pinned, enforcement outlives this process; a later start with the same directory adopts it.</summary>
+    public string? PinDirectory { get; init; }
 }
 
 /// <summary>The guard (bpf/guard.bpf.c): cgroup connect4/6 and sendmsg4/6 refuse connections the policy
 /// forbids with EPERM; cgroup_skb egress drops what raw sockets send to guarded destinations. Attached
-/// with BPF links to one cgroup, so nothing outlives this object (pinning comes later).</summary>
+/// with BPF links to one cgroup. Without a pin directory nothing outlives this object. With one, maps and
+/// links are pinned there; a start that finds them adopts them — the maps are reused and each link's
+/// program is replaced in place (BPF_LINK_UPDATE) — so the hooks never run without a program and the
+/// previous policy stays in force until the new one is swapped in.</summary>
 public sealed class GuardSensor : IDisposable
 {
     private readonly BpfObject _obj;
     private readonly List<BpfLink> _links = new();
+    private readonly GuardPins? _pins;
     private RingBufferReader? _reader;
-    private GuardMapContents _policy;
 
     public BpfObject Object => _obj;
     /// <summary>The cgroup directory the programs are attached to (empty when LoadOnly).</summary>
     public string CgroupPath { get; private set; } = "";
-    /// <summary>The policy generation the kernel holds (reported in events); 1 after start, +1 per reload.</summary>
-    public uint Generation { get; private set; }
+    /// <summary>The policy generation the kernel enforces (reported in events); +1 per swap, kept across adoption.</summary>
+    public uint Generation => Maps.ActiveConfig().Generation;
+    /// <summary>The pin directory, or null when not pinned.</summary>
+    public string? PinDirectory => _pins?.Directory;
+    /// <summary>Links found pinned and given this object's programs (0 on a fresh start).</summary>
+    public int AdoptedLinks { get; private set; }
+    /// <summary>The policy maps (swaps, state, the policy texts).</summary>
+    public GuardMaps Maps { get; }
 
     /// <summary>Hooks attached, in attach order, as named in the start-up line.</summary>
     public static readonly string[] HookNames = ["connect4", "connect6", "sendmsg4", "sendmsg6", "cgroup_skb egress"];
 
-    private GuardSensor(BpfObject obj, GuardMapContents policy)
+    private GuardSensor(BpfObject obj, GuardPins? pins)
     {
         _obj = obj;
-        _policy = policy;
+        _pins = pins;
+        Maps = new GuardMaps(obj, pins);
     }
 
     public static GuardSensor Start(GuardSensorOptions options)
     {
         KernelBtf.Require();
-        CheckCapacity(options.Policy);
+        GuardMaps.CheckCapacity(options.Policy);
         // Checked first because the kernel's answers mislead: without CAP_PERFMON the verifier rejects
         // bpf_get_current_task (an "unknown helper"), without CAP_NET_ADMIN loading fails with a bare EPERM.
         if (Capabilities.Current.MissingForBpf(netAdmin: true) is { Length: > 0 } missing)
@@ -65,121 +80,99 @@ public sealed class GuardSensor : IDisposable
                 ? Cgroups.FindV2Mount() ?? throw new ArgumentException("no cgroup v2 file system is mounted: the guard needs cgroup v2 (see /proc/mounts)")
                 : Cgroups.Resolve(options.CgroupPath);
 
-        var obj = BpfObject.OpenMemory(EmbeddedObjects.Read(GuardNames.Object), GuardNames.Object);
-        var sensor = new GuardSensor(obj, options.Policy);
+        var pins = options.PinDirectory is { } dir ? GuardPins.Take(dir) : null;
+        BpfObject? obj = null;
+        GuardSensor? sensor = null;
         try
         {
+            obj = BpfObject.OpenMemory(EmbeddedObjects.Read(GuardNames.Object), GuardNames.Object);
+            sensor = new GuardSensor(obj, pins);
             obj.Rodata.SetInitialValue(options.Settings);
             obj.Map(GuardNames.MapEvents).SetMaxEntries(options.RingBytes);
+            pins?.ReuseMaps(obj);
             obj.Load();
-            sensor.Generation = 1;
-            sensor.Fill(options.Policy, previous: null, generation: 1);
+            pins?.PinMaps(obj);
+            // The policy goes in before any hook can run this object's programs; an adopted guard keeps
+            // enforcing its previous policy until this swap.
+            sensor.Maps.Swap(options.Policy);
             if (cgroup is not null) sensor.Attach(cgroup);
             return sensor;
         }
         catch
         {
-            sensor.Dispose();
+            // A fresh start leaves nothing; an adopted guard keeps enforcing what it had.
+            if (sensor is not null) sensor.Close(keepPinned: pins?.Adopted == true);
+            else { obj?.Dispose(); pins?.Dispose(); }
             throw;
         }
     }
 
-    /// <summary>Refuses a policy that does not fit the maps before anything is written.</summary>
-    private static void CheckCapacity(GuardMapContents policy)
+    /// <summary>Kernel attach type of each cgroup program (enum bpf_attach_type), to check adopted links.</summary>
+    private static uint AttachType(string program) => program switch
     {
-        // Sizes of the maps in bpf/guard.bpf.c (an LPM trie and two hashes).
-        Check(policy.Destinations.Count, 4096, "destination prefixes");
-        Check(policy.Ports.Count, 4096, "port entries");
-        Check(policy.Allow.Count, 8192, "allow entries");
-
-        static void Check(int count, int max, string what)
-        {
-            if (count > max) throw new ArgumentException($"the policy compiles to {count} {what}; the guard holds at most {max}");
-        }
-    }
+        GuardNames.ProgConnect4 => 10, // BPF_CGROUP_INET4_CONNECT
+        GuardNames.ProgConnect6 => 11, // BPF_CGROUP_INET6_CONNECT
+        GuardNames.ProgSendmsg4 => 14, // BPF_CGROUP_UDP4_SENDMSG
+        GuardNames.ProgSendmsg6 => 15, // BPF_CGROUP_UDP6_SENDMSG
+        GuardNames.ProgEgress => 1,    // BPF_CGROUP_INET_EGRESS
+        _ => throw new ArgumentOutOfRangeException(nameof(program), program, "not a cgroup program of the guard"),
+    };
 
     private void Attach(string cgroup)
     {
         using var dir = FileDescriptor.OpenDirectory(cgroup, "cgroup");
+        ulong cgroupId = Cgroups.IdOf(cgroup);
         // Connect and send hooks first, the egress backstop last: a raw socket is the rarer case.
         foreach (var name in GuardNames.Programs)
-            _links.Add(_obj.Program(name).AttachCgroup(dir));
+        {
+            var program = _obj.Program(name);
+            if (_pins?.OpenLink(name) is { } pinned)
+            {
+                _links.Add(pinned);
+                var info = pinned.Info();
+                if (info.Type != BpfLinkInfo.TypeCgroup || info.AttachType != AttachType(name) || info.CgroupId != cgroupId)
+                    throw new InvalidOperationException(
+                        $"the guard pinned in {_pins.Directory} is attached to another cgroup (id {info.CgroupId}) than {cgroup} (id {cgroupId}): " +
+                        $"run `vigil guard status --pin-dir {_pins.Directory}`, then either pass that cgroup or `vigil guard remove` it first");
+                pinned.Update(program);
+                AdoptedLinks++;
+            }
+            else
+            {
+                var link = program.AttachCgroup(dir);
+                _links.Add(link);
+                _pins?.PinLink(name, link);
+            }
+        }
         CgroupPath = cgroup;
     }
 
-    /// <summary>Replaces the policy the kernel enforces. Capacity is checked before any map is touched;
-    /// new entries are written, stale ones deleted, and the config entry — which says which rules exist
-    /// — last, with a new generation. On a failure the previous policy is written back.</summary>
-    public void Reload(GuardMapContents policy)
-    {
-        CheckCapacity(policy);
-        var old = _policy;
-        uint generation = Generation + 1;
-        try
-        {
-            Fill(policy, old, generation);
-        }
-        catch
-        {
-            Fill(old, policy, Generation); // best effort: the maps hold a mix until this succeeds
-            throw;
-        }
-        _policy = policy;
-        Generation = generation;
-    }
-
-    private void Fill(GuardMapContents policy, GuardMapContents? previous, uint generation)
-    {
-        var dst = _obj.Map(GuardNames.MapDst);
-        var ports = _obj.Map(GuardNames.MapPorts);
-        var allow = _obj.Map(GuardNames.MapAllow);
-        foreach (var (k, v) in policy.Allow) allow.Update(k, v);
-        foreach (var (k, v) in policy.Ports) ports.Update(k, v);
-        foreach (var (k, v) in policy.Destinations) dst.Update(k, v);
-        if (previous is not null)
-        {
-            foreach (var k in previous.Allow.Select(e => e.Key).Except(policy.Allow.Select(e => e.Key))) allow.Delete(k);
-            foreach (var k in previous.Ports.Select(e => e.Key).Except(policy.Ports.Select(e => e.Key))) ports.Delete(k);
-            var keep = policy.Destinations.Select(e => LpmText(e.Key)).ToHashSet();
-            foreach (var (k, _) in previous.Destinations)
-                if (!keep.Contains(LpmText(k))) dst.Delete(k);
-        }
-        var config = policy.Config;
-        config.Generation = generation;
-        _obj.Map(GuardNames.MapConfig).Update(0u, config);
-    }
-
-    /// <summary>LpmKey has fixed buffers and no equality: compare by bytes.</summary>
-    private static string LpmText(LpmKey key) =>
-        Convert.ToHexString(MemoryMarshal.AsBytes(new ReadOnlySpan<LpmKey>(ref key)));
+    /// <summary>Replaces the policy the kernel enforces, atomically (see <see cref="GuardMaps.Swap"/>).</summary>
+    public void Reload(GuardMapContents policy) => Maps.Swap(policy);
 
     /// <summary>The event ring. One reader per sensor.</summary>
     public RingBufferReader Reader => _reader ??= new RingBufferReader(_obj.Map(GuardNames.MapEvents));
 
     /// <summary>Kernel counters summed over CPUs, indexed by <see cref="GuardStat"/>.</summary>
-    public ulong[] ReadCounters()
-    {
-        int cpus = BpfMap.PossibleCpus;
-        int per = (int)GuardStat.Count * 8;
-        var buf = new byte[cpus * per];
-        _obj.Map(GuardNames.MapStats).LookupPerCpu(0u, buf);
-        var sum = new ulong[(int)GuardStat.Count];
-        for (int cpu = 0; cpu < cpus; cpu++)
-        {
-            var slice = MemoryMarshal.Cast<byte, ulong>(buf.AsSpan(cpu * per, per));
-            for (int i = 0; i < sum.Length; i++) sum[i] += slice[i];
-        }
-        return sum;
-    }
+    public ulong[] ReadCounters() => Maps.ReadCounters();
 
     public BpfProgram Program(string name) => _obj.Program(name);
 
-    public void Dispose()
+    /// <summary>True when closing keeps the guard in the kernel: it is pinned and its policy enforces.</summary>
+    public bool StaysAfterExit => _pins is not null && Maps.ActiveConfig().EnforceRules != 0;
+
+    /// <summary>Closes this process's hold on the guard. Pinned, an enforcing guard stays in the kernel
+    /// (<see cref="StaysAfterExit"/>); anything else is unpinned and detached.</summary>
+    public void Dispose() => Close(keepPinned: StaysAfterExit);
+
+    private void Close(bool keepPinned)
     {
         // Teardown order: reader → links (detach) → object.
         _reader?.Dispose();
+        if (_pins is not null && !keepPinned) _pins.RemoveAll();
         foreach (var l in Enumerable.Reverse(_links)) l.Dispose();
         _links.Clear();
         _obj.Dispose();
+        _pins?.Dispose();
     }
 }

@@ -459,6 +459,7 @@ public static class FeatureProber
             BtfPresent = File.Exists("/sys/kernel/btf/vmlinux"),
             CgroupV2Mount = Cgroups.FindV2Mount(),
             TracefsMount = MountOf("tracefs"),
+            BpffsMount = BpfFs.FindMount(),
             Lockdown = lockdown,
             LockdownNote = lockdownNote,
             LibbpfVersion = libbpfVersion,

@@ -48,6 +48,8 @@ public sealed record SystemFacts
     public required bool BtfPresent { get; init; }
     public required string? CgroupV2Mount { get; init; }
     public required string? TracefsMount { get; init; }
+    /// <summary>Where a bpf file system is mounted (the guard pins there), or null.</summary>
+    public string? BpffsMount { get; init; }
     /// <summary>Active lockdown mode (none, integrity, confidentiality); null when it cannot be read.</summary>
     public required string? Lockdown { get; init; }
     public required string? LockdownNote { get; init; }

@@ -28,6 +28,7 @@ public static class ProbeReportJson
             w.WriteString("cgroup_v2_mount", s.CgroupV2Mount);
             w.WriteBoolean("tracefs", s.TracefsMount is not null);
             w.WriteString("tracefs_mount", s.TracefsMount);
+            w.WriteString("bpffs_mount", s.BpffsMount);
             w.WriteStartObject("lockdown");
             w.WriteString("mode", s.Lockdown);
             w.WriteString("note", s.LockdownNote);

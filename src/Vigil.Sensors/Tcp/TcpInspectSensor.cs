@@ -242,20 +242,7 @@ public sealed class TcpInspectSensor : IDisposable
     public RingBufferReader Reader => _reader ??= new RingBufferReader(_obj.Map(TcpNames.MapEvents));
 
     /// <summary>Kernel counters summed over CPUs, indexed by <see cref="TcpStat"/>.</summary>
-    public ulong[] ReadCounters()
-    {
-        int cpus = BpfMap.PossibleCpus;
-        int per = (int)TcpStat.Count * 8;
-        var buf = new byte[cpus * per];
-        _obj.Map(TcpNames.MapStats).LookupPerCpu(0u, buf);
-        var sum = new ulong[(int)TcpStat.Count];
-        for (int cpu = 0; cpu < cpus; cpu++)
-        {
-            var slice = MemoryMarshal.Cast<byte, ulong>(buf.AsSpan(cpu * per, per));
-            for (int i = 0; i < sum.Length; i++) sum[i] += slice[i];
-        }
-        return sum;
-    }
+    public ulong[] ReadCounters() => _obj.Map(TcpNames.MapStats).SumPerCpuCounters(0, (int)TcpStat.Count);
 
     /// <summary>Snapshot of the flows: the flow map plus each CPU's not yet flushed slot.</summary>
     public List<(FlowKey Key, FlowValue Value)> ReadFlows(int max = 65536)

@@ -174,6 +174,7 @@ public sealed class DoctorTests(DoctorRun run) : IClassFixture<DoctorRun>
         Assert.Equal(JsonValueKind.True, root.GetProperty("btf").ValueKind);
         Assert.Equal(Report.System.CgroupV2Mount, root.GetProperty("cgroup_v2_mount").GetString());
         Assert.Equal(Report.System.TracefsMount is not null, root.GetProperty("tracefs").GetBoolean());
+        Assert.Equal(Vigil.Interop.Bpf.BpfFs.FindMount(), root.GetProperty("bpffs_mount").GetString());
         Assert.True(root.GetProperty("lockdown").TryGetProperty("mode", out _));
         Assert.True(root.GetProperty("lockdown").TryGetProperty("note", out _));
         Assert.Equal(Report.System.LibbpfVersion, root.GetProperty("libbpf").GetProperty("version").GetString());

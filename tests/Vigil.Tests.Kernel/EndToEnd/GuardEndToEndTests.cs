@@ -238,7 +238,7 @@ public class GuardEndToEndTests
               - { name: r, endpoint_set: m, mode: block }
             """);
         var check = Proc.Run(Repo.Vigil, ["policy", "check", policy], TimeSpan.FromSeconds(30));
-        var watch = Proc.Run(Repo.Vigil, ["watch", "guard", "--policy", policy, "--cgroup", bed.Cgroup], TimeSpan.FromSeconds(30));
+        var watch = Proc.Run(Repo.Vigil, ["watch", "guard", "--policy", policy, "--cgroup", bed.Cgroup, "--no-pin"], TimeSpan.FromSeconds(30));
         Assert.Equal(2, watch.ExitCode);
         Assert.Equal(2, check.ExitCode);
         Assert.Equal(check.Stderr, watch.Stderr);
@@ -286,7 +286,7 @@ public class GuardPrivilegeTests
         var vigil = PrivilegeAndHookTests.WorldReadableVigil();
         if (missing is not null)
         {
-            var r = Proc.Run(launcher[0], [.. launcher.Skip(1), vigil, "watch", "guard", "--policy", policy, "--cgroup", bed.Cgroup], TimeSpan.FromSeconds(30));
+            var r = Proc.Run(launcher[0], [.. launcher.Skip(1), vigil, "watch", "guard", "--policy", policy, "--cgroup", bed.Cgroup, "--no-pin"], TimeSpan.FromSeconds(30));
             Assert.Equal(1, r.ExitCode);
             Assert.Equal($"vigil: loading the guard (cgroup sock_addr and cgroup_skb programs that read the caller's credentials) failed: EPERM (1): Operation not permitted — needs {missing} (run as root or grant it, e.g. setcap or systemd AmbientCapabilities)",
                 Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));

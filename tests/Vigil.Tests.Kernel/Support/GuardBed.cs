@@ -23,6 +23,25 @@ public sealed class GuardBed : IDisposable
     public string ClientScript { get; }
     private readonly List<Proc.Running> _processes = new();
     private Proc.Running? _vigil;
+    private string? _bpffs;
+
+    /// <summary>A pin directory on a private bpffs mounted for this bed (never the host's /sys/fs/bpf),
+    /// writable by uid 65534 for the least-privilege tests. Unmounting it at the end drops every pin.</summary>
+    public string PinDir
+    {
+        get
+        {
+            if (_bpffs is null)
+            {
+                var mount = Path.Combine(Dir, "bpffs");
+                Directory.CreateDirectory(mount);
+                Proc.Run("mount", "-t", "bpf", "vigil-test-bpffs", mount).EnsureSuccess("mounting a private bpffs");
+                _bpffs = mount;
+                Proc.Run("chmod", "0777", mount).EnsureSuccess("chmod bpffs");
+            }
+            return Path.Combine(_bpffs, "guard");
+        }
+    }
 
     public GuardBed()
     {
@@ -76,14 +95,29 @@ public sealed class GuardBed : IDisposable
         return path;
     }
 
-    /// <summary>Starts `vigil watch guard -o json` on the test cgroup (optionally through a launcher) and waits until it is attached.</summary>
-    public Proc.Running StartVigil(string policyPath, IEnumerable<string>? extra = null, IEnumerable<string>? launcher = null, string? vigil = null)
+    /// <summary>Starts `vigil watch guard -o json` on the test cgroup (optionally through a launcher) and waits
+    /// until it is attached. Unpinned unless <paramref name="pinned"/> (then in <see cref="PinDir"/>).</summary>
+    public Proc.Running StartVigil(string policyPath, IEnumerable<string>? extra = null, IEnumerable<string>? launcher = null, string? vigil = null, bool pinned = false)
     {
-        var all = (launcher ?? []).Concat([vigil ?? Repo.Vigil, "watch", "guard", "-o", "json", "--policy", policyPath, "--cgroup", Cgroup]).Concat(extra ?? []).ToList();
+        string[] pin = pinned ? ["--pin-dir", PinDir] : ["--no-pin"];
+        var all = (launcher ?? []).Concat([vigil ?? Repo.Vigil, "watch", "guard", "-o", "json", "--policy", policyPath, "--cgroup", Cgroup, .. pin]).Concat(extra ?? []).ToList();
         var proc = Proc.Start(all[0], all.Skip(1));
         _vigil = proc;
         proc.WaitFor("vigil: guarding", TimeSpan.FromSeconds(30));
         return proc;
+    }
+
+    /// <summary>The running vigil (for signals and its output).</summary>
+    public Proc.Running VigilProcess => _vigil ?? throw new InvalidOperationException("vigil is not running");
+
+    /// <summary>Ends vigil with SIGKILL (no clean-up of its own) and forgets it.</summary>
+    public void KillVigil()
+    {
+        var proc = VigilProcess;
+        proc.Process.Kill();
+        proc.Process.WaitForExit(20_000);
+        _vigil = null;
+        proc.Dispose();
     }
 
     /// <summary>Stops vigil (SIGINT, after the reader's 50 ms poll caught up) and returns its events and stats.</summary>
@@ -105,24 +139,25 @@ public sealed class GuardBed : IDisposable
 
     /// <summary>Runs a command as <paramref name="who"/> in the test cgroup and namespace; every step execs, so
     /// the pid the client prints is the one the kernel saw.</summary>
-    public Proc.Result Run(As who, params string[] command) => Proc.Run("/bin/sh", ClientShell(who, command), TimeSpan.FromSeconds(60));
+    public Proc.Result Run(As who, params string[] command) =>
+        Proc.Run("/bin/sh", ["-c", ClientLine(who, command)], TimeSpan.FromSeconds(60));
 
-    /// <summary><see cref="Run"/> without waiting: the client is still alive when this returns.</summary>
+    /// <summary>Starts a command as <paramref name="who"/> like <see cref="Run"/>, without waiting; ended with the bed.</summary>
     public Proc.Running Start(As who, params string[] command)
     {
-        var client = Proc.Start("/bin/sh", ClientShell(who, command));
-        _processes.Add(client);
-        return client;
+        var proc = Proc.Start("/bin/sh", ["-c", ClientLine(who, command)]);
+        _processes.Add(proc);
+        return proc;
     }
 
-    private string[] ClientShell(As who, string[] command)
+    private string ClientLine(As who, string[] command)
     {
         var setpriv = new List<string> { "setpriv", "--reuid", $"{who.Uid}", "--regid", $"{who.Gid}" };
         setpriv.Add(who.Groups is { Length: > 0 } g ? "--groups=" + string.Join(',', g) : "--clear-groups");
         if (who.Caps is { } caps) setpriv.AddRange([$"--inh-caps=+{caps}", $"--ambient-caps=+{caps}"]);
         var line = string.Join(' ', new[] { "ip", "netns", "exec", Netns }.Concat(setpriv).Concat(command).Select(a => $"'{a}'"));
         var procs = Path.Combine(who.InAllowedCgroup ? AllowedCgroup : Cgroup, "cgroup.procs");
-        return ["-c", $"echo $$ > '{procs}' && exec {line}"];
+        return $"echo $$ > '{procs}' && exec {line}";
     }
 
     /// <summary>The python client (docs in its text): prints "pid=N" then one result per attempt.</summary>
@@ -169,6 +204,8 @@ public sealed class GuardBed : IDisposable
     {
         if (_vigil is { } v) { try { v.Interrupt(TimeSpan.FromSeconds(20)); } catch (TimeoutException) { } v.Dispose(); }
         foreach (var p in _processes) p.Dispose();
+        // Unmounting the private bpffs drops its pins: pinned links detach, pinned maps are freed.
+        if (_bpffs is not null) Proc.Run("umount", _bpffs);
         Proc.Run("ip", "netns", "delete", Netns);
         foreach (var dir in new[] { AllowedCgroup, Cgroup })
             for (int i = 0; i < 50 && Directory.Exists(dir); i++)

@@ -97,6 +97,9 @@ public static partial class Proc
             return Process.ExitCode;
         }
 
+        /// <summary>Sends a signal (SIGHUP = 1, SIGINT = 2, ...).</summary>
+        public void Signal(int signal) => kill(Process.Id, signal);
+
         public void Dispose()
         {
             try { if (!Process.HasExited) Process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }

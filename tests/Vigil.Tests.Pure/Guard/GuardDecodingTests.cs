@@ -103,7 +103,7 @@ public class ContainerIdTests
 
 public class GuardJsonSinkTests
 {
-    private sealed class Names : IGuardNames
+    internal sealed class Names : IGuardNames
     {
         public string? RuleName(int rule) => rule == 1 ? "metadata-root-only" : null;
         public string? CgroupPath(ulong cgroupId) => cgroupId == 2761 ? "/system.slice/docker-" + new string('a', 64) + ".scope" : null;
@@ -155,5 +155,31 @@ public class GuardJsonSinkTests
         foreach (var field in new[] { "pid", "tid", "comm", "gid", "exe", "exe_inode", "exe_dev" })
             Assert.Equal(JsonValueKind.Null, e.GetProperty(field).ValueKind);
         Assert.Equal(4242, e.GetProperty("uid").GetInt32());
+    }
+}
+
+public class GuardTableSinkTests
+{
+    private static string Table(params byte[][] records)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var sink = new GuardTableSink(output, new TimeBase(0), new GuardJsonSinkTests.Names());
+        foreach (var r in records)
+        {
+            Assert.Equal(DecodeResult.Ok, GuardEventDecoder.TryDecode(r, out var d));
+            sink.Write(in d);
+        }
+        return output.ToString();
+    }
+
+    [Fact]
+    public void OneRowPerDecisionWithFixedColumnsAndDashesForUnknowns()
+    {
+        var lines = Table(GuardEventDecoderTests.Record(), GuardEventDecoderTests.Record(egress: true)).Split('\n');
+        Assert.Equal("TIME(UTC)        VERDICT HOOK         PID COMM            USER       DESTINATION                    PROTO RULE                 SUPPR CGROUP / EXE", lines[0]);
+        var container = "/system.slice/docker-" + new string('a', 64) + ".scope (container aaaaaaaaaaaa)";
+        Assert.Equal("00:00:01.000000  deny    connect6    5802 python3         builder    169.254.169.254:80             tcp   metadata-root-only      17 " + container + " /usr/bin/python3.11", lines[1]);
+        Assert.Equal("00:00:01.000000  deny    egress         - -               builder    169.254.169.254:80             tcp   metadata-root-only      17 " + container, lines[2]);
+        Assert.Equal("", lines[3]);
     }
 }
