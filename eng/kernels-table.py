@@ -202,8 +202,8 @@ def main(argv):
         for _, v in hooks:
             for k, t in v["secs"].items():
                 secs.setdefault((v["test"], k), t)
-        out.append("Test time (all hooks at once): " +
-                   "; ".join(f"`{t}` on {k}: {secs[(t, k)]:.0f} s" for t in tests for k in kernels if (t, k) in secs) + ".\n")
+        out.append("Test time: " + "; ".join(
+            f"`{t}` " + ", ".join(f"{k} {secs[(t, k)]:.0f} s" for k in kernels if (t, k) in secs) for t in tests) + ".\n")
         out.append(f"Every {sensor} hook passed on at least one kernel: " +
                    ", ".join(f"{h} ({', '.join(k for k in kernels if v['cells'].get(k, ('', False))[1]) or '**none**'})"
                              for h, v in hooks) + ".\n")
