@@ -63,7 +63,7 @@ def declared_hooks(results):
     hooks = {}
     for name, (r, secs, msg, traits, output) in results.items():
         lines = {(m.group(1), m.group(2)): (m.group(3), m.group(4) or "") for m in HOOK_LINE.finditer(output)}
-        for trait, value in traits:
+        for order, (trait, value) in enumerate(traits):
             if trait != HOOK_TRAIT:
                 continue
             key, *probes = value.split()
@@ -75,7 +75,7 @@ def declared_hooks(results):
                 res = ("NotProven", secs, "the test passed but wrote no result for this hook")
             else:  # failed before its per-hook checks (e.g. the object did not load): every hook fails
                 res = (r, secs, msg)
-            hooks[(sensor, hook)] = {"probes": probes, "test": name.split(".")[-1].split("(")[0], "result": res}
+            hooks[(sensor, hook)] = {"probes": probes, "test": name.split(".")[-1].split("(")[0], "order": order, "result": res}
     return hooks
 
 
@@ -134,7 +134,7 @@ def main(argv):
             r = h["result"]
             result = ("passed" if r[0] == "Pass" else "skipped" if r[0] == "Skip"
                       else "**not proven**" if r[0] == "NotProven" else f"**FAILED**: {first_line(r[2], 100)}")
-            entry = sensor_hooks.setdefault(key, {"test": h["test"], "probes": h["probes"], "cells": {}, "secs": {}})
+            entry = sensor_hooks.setdefault(key, {"test": h["test"], "order": h["order"], "probes": h["probes"], "cells": {}, "secs": {}})
             entry["cells"][k] = (avail + result, r[0] == "Pass")
             entry["secs"][k] = r[1]
 
@@ -185,7 +185,7 @@ def main(argv):
     out.append("Every hook passed on at least one kernel: " +
                ", ".join(f"{h} ({', '.join(passed_somewhere[h]) or '**none**'})" for h in CHAIN) + ".\n")
     for sensor in sorted({s for s, _ in sensor_hooks}):
-        hooks = [(h, v) for (s, h), v in sensor_hooks.items() if s == sensor]
+        hooks = sorted(((h, v) for (s, h), v in sensor_hooks.items() if s == sensor), key=lambda hv: (hv[1]["test"], hv[1]["order"]))
         tests = sorted({v["test"] for _, v in hooks})
         out.append(f"## `{sensor}` hooks\n")
         out.append(f"Each hook of the {sensor} sensor on each kernel, from the `Matrix=true` test(s) that declare it "
