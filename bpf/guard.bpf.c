@@ -180,9 +180,11 @@ static __always_inline __u64 allowed_by(const struct policy *p, __u8 kind, __u64
 }
 
 /* Rules allowing one of the caller's cgroup ancestors, at the levels where the policy names a cgroup.
- * skb == NULL: the current task's cgroup (connect/sendmsg); else the socket's (egress). Inlined, so
- * the NULL test folds away at each call site. */
-static __always_inline __u64 cgroup_allowed(const struct policy *p, struct __sk_buff *skb)
+ * of_skb: the socket's cgroup (egress, skb); else the current task's (connect/sendmsg, skb unused).
+ * A constant flag, not a NULL test of skb: clang cannot know the ctx pointer is non-NULL, so the task
+ * arm stayed in the egress program, and 6.1's verifier walks it and refuses
+ * bpf_get_current_ancestor_cgroup_id, which cgroup_skb programs may not call there (kernel matrix). */
+static __always_inline __u64 cgroup_allowed(const struct policy *p, struct __sk_buff *skb, const bool of_skb)
 {
 	__u64 a = 0;
 	__u64 levels = p->cfg->cgroup_levels;
@@ -191,7 +193,7 @@ static __always_inline __u64 cgroup_allowed(const struct policy *p, struct __sk_
 			break;
 		if (!((levels >> l) & 1))
 			continue;
-		__u64 id = skb ? bpf_skb_ancestor_cgroup_id(skb, l) : bpf_get_current_ancestor_cgroup_id(l);
+		__u64 id = of_skb ? bpf_skb_ancestor_cgroup_id(skb, l) : bpf_get_current_ancestor_cgroup_id(l);
 		if (id)
 			a |= allowed_by(p, VIGIL_GUARD_PRINCIPAL_CGROUP, id, 0);
 	}
@@ -575,7 +577,7 @@ static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool
 		a |= exe_allowed(&p, &who);
 	}
 	if ((r & ~a) & cfg->cgroup_rules)
-		a |= cgroup_allowed(&p, NULL);
+		a |= cgroup_allowed(&p, NULL, false);
 
 	/* Step 5. */
 	__u64 v = r & ~a;
@@ -723,7 +725,7 @@ int vigil_guard_egress(struct __sk_buff *skb)
 	if (r & cfg->uid_rules)
 		a |= allowed_by(&p, VIGIL_GUARD_PRINCIPAL_UID, uid, 0);
 	if ((r & ~a) & cfg->cgroup_rules)
-		a |= cgroup_allowed(&p, skb);
+		a |= cgroup_allowed(&p, skb, true);
 	__u64 v = r & ~a;
 	int allow = verdict(c, cfg, v);
 	if (!v)

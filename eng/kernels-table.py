@@ -30,7 +30,7 @@ def load_json(path):
 
 
 def load_results(path):
-    """name -> (result, seconds, message)"""
+    """name -> (result, seconds, message, traits [(name, value)], output)"""
     tests = {}
     try:
         root = ET.parse(path).getroot()
@@ -44,14 +44,45 @@ def load_results(path):
             msg = failure.text
         elif reason is not None and reason.text:
             msg = reason.text
-        tests[t.get("name")] = (t.get("result"), float(t.get("time", "0")), msg.strip())
+        traits = [(tr.get("name"), tr.get("value")) for tr in t.iter("trait")]
+        output = t.findtext("output") or ""
+        tests[t.get("name")] = (t.get("result"), float(t.get("time", "0")), msg.strip(), traits, output)
     return tests
+
+
+# Tests that prove several hooks of a sensor at once declare them as traits
+# (tests/Vigil.Tests.Kernel/Support/MatrixHooks.cs): MatrixHook = "SENSOR/HOOK [doctor probe ...]", and
+# write one line per hook to their output: "matrix hook SENSOR/HOOK: passed" or "...: FAILED: reason".
+# New hooks get their rows from these alone: nothing here names them.
+HOOK_TRAIT = "MatrixHook"
+HOOK_LINE = re.compile(r"^matrix hook (\S+?)/(\S+): (passed|FAILED)(?:: (.*))?$", re.M)
+
+
+def declared_hooks(results):
+    """(sensor, hook) -> {"probes": [...], "test": short name, "result": (r, secs, msg)} for one kernel."""
+    hooks = {}
+    for name, (r, secs, msg, traits, output) in results.items():
+        lines = {(m.group(1), m.group(2)): (m.group(3), m.group(4) or "") for m in HOOK_LINE.finditer(output)}
+        for order, (trait, value) in enumerate(traits):
+            if trait != HOOK_TRAIT:
+                continue
+            key, *probes = value.split()
+            sensor, _, hook = key.partition("/")
+            if (sensor, hook) in lines:  # the test's own verdict for this hook
+                verdict, why = lines[(sensor, hook)]
+                res = ("Pass" if verdict == "passed" else "Fail", secs, why)
+            elif r == "Pass" and lines:  # passed, but this hook wrote no line: not proven
+                res = ("NotProven", secs, "the test passed but wrote no result for this hook")
+            else:  # failed before its per-hook checks (e.g. the object did not load): every hook fails
+                res = (r, secs, msg)
+            hooks[(sensor, hook)] = {"probes": probes, "test": name.split(".")[-1].split("(")[0], "order": order, "result": res}
+    return hooks
 
 
 def cell(result):
     if result is None:
         return "not run"
-    r, secs, msg = result
+    r, secs = result[0], result[1]
     if r == "Pass":
         return f"passed ({secs:.0f} s)"
     if r == "Skip":
@@ -71,6 +102,7 @@ def main(argv):
     kernels = sorted((d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))),
                      key=lambda k: (ORDER.get(k, 1), [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", k)]))
     rows, details, findings = [], [], []
+    sensor_hooks = {}  # (sensor, hook) -> {kernel: cell text}, from MatrixHook traits
     for k in kernels:
         d = os.path.join(base, k)
         doctor = load_json(os.path.join(d, "doctor.json")) or {}
@@ -95,6 +127,16 @@ def main(argv):
         where = "native" if k == "host" else "qemu TCG"
         rows.append(f"| {k} | `{release}` ({where}) | `watch tcp` | {', '.join(available) or 'none'} | "
                     f"{auto_hook} (test: {cell(auto)}) | " + " | ".join(cell(per_hook.get(h)) for h in CHAIN) + " |")
+
+        for key, h in declared_hooks(results).items():
+            works = any(probes.get(p, {}).get("works") for p in h["probes"])
+            avail = "" if not h["probes"] else "available, " if works else "**not available**, "
+            r = h["result"]
+            result = ("passed" if r[0] == "Pass" else "skipped" if r[0] == "Skip"
+                      else "**not proven**" if r[0] == "NotProven" else f"**FAILED**: {first_line(r[2], 100)}")
+            entry = sensor_hooks.setdefault(key, {"test": h["test"], "order": h["order"], "probes": h["probes"], "cells": {}, "secs": {}})
+            entry["cells"][k] = (avail + result, r[0] == "Pass")
+            entry["secs"][k] = r[1]
 
         for name, res in sorted(results.items()):
             if res[0] == "Fail":
@@ -134,13 +176,37 @@ def main(argv):
                "network namespaces, capture with `vigil watch tcp --hook H`, compare every incoming segment and its owner "
                "with tcpdump). *Available* is what `vigil doctor --output json` found by loading and attaching probe programs; "
                "the per-hook results are the `Matrix=true` tests (`HookMatrixTests`, `AutoChoosesTheFirstWorkingHook…`). "
-               "Inside the VMs every hook is required, so a missing hook fails instead of skipping.\n")
+               "Inside the VMs every hook is required, so a missing hook fails instead of skipping. Sensors whose matrix "
+               "tests declare their hooks (`vigil watch guard`) have a table each below.\n")
     out.append("| kernel | release | sensor | hooks available (doctor) | auto chooses | kprobe | fentry | tc | cgroup |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     out.extend(rows)
     out.append("")
     out.append("Every hook passed on at least one kernel: " +
                ", ".join(f"{h} ({', '.join(passed_somewhere[h]) or '**none**'})" for h in CHAIN) + ".\n")
+    for sensor in sorted({s for s, _ in sensor_hooks}):
+        hooks = sorted(((h, v) for (s, h), v in sensor_hooks.items() if s == sensor), key=lambda hv: (hv[1]["test"], hv[1]["order"]))
+        tests = sorted({v["test"] for _, v in hooks})
+        out.append(f"## `{sensor}` hooks\n")
+        out.append(f"Each hook of the {sensor} sensor on each kernel, from the `Matrix=true` test(s) that declare it "
+                   f"(trait `{HOOK_TRAIT}`: {', '.join(f'`{t}`' for t in tests)}); each hook's result is that test's own "
+                   "check for the hook (trigger, refusal or admission as the kernel did it, and the events). *Available* is the "
+                   "`vigil doctor` probe of the hook's program type.\n")
+        out.append("| hook | doctor probe | " + " | ".join(kernels) + " |")
+        out.append("|---|---|" + "---|" * len(kernels))
+        for hook, v in hooks:
+            out.append(f"| `{hook}` | {', '.join(v['probes']) or '—'} | " +
+                       " | ".join(v["cells"].get(k, ("not run", False))[0] for k in kernels) + " |")
+        out.append("")
+        secs = {}
+        for _, v in hooks:
+            for k, t in v["secs"].items():
+                secs.setdefault((v["test"], k), t)
+        out.append("Test time: " + "; ".join(
+            f"`{t}` " + ", ".join(f"{k} {secs[(t, k)]:.0f} s" for k in kernels if (t, k) in secs) for t in tests) + ".\n")
+        out.append(f"Every {sensor} hook passed on at least one kernel: " +
+                   ", ".join(f"{h} ({', '.join(k for k in kernels if v['cells'].get(k, ('', False))[1]) or '**none**'})"
+                             for h, v in hooks) + ".\n")
     out.append("## Findings (failures in this run)\n")
     out.append("\n".join(findings) if findings else "None: every test of the subset passed or was skipped for a missing hook on the host.")
     out.append("\n## Per kernel\n")

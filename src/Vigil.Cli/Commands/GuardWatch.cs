@@ -288,7 +288,7 @@ public sealed class SystemGuardNames(GuardMaps maps, HostNames hostNames, Cgroup
         if (!d.TaskKnown) return null;
         var link = $"/proc/{d.Tgid}/exe";
         // The process may have exited or exec'd since: only a file with the event's inode counts.
-        if (FileIdentity.Read(link, out _) is not { } f || f.Inode != d.ExeInode || ((f.DevMajor << 20) | f.DevMinor) != d.ExeDev) return null;
+        if (FileIdentity.Read(link, out _, $"/proc/{d.Tgid}/mountinfo") is not { } f || f.Inode != d.ExeInode || ((f.DevMajor << 20) | f.DevMinor) != d.ExeDev) return null;
         try { path = File.ResolveLinkTarget(link, returnFinalTarget: false)?.FullName; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
         if (path is null) return null;

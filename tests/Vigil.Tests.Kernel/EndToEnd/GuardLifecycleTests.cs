@@ -88,6 +88,7 @@ public partial class GuardLifecycleTests
 
     [Fact]
     [Trait("Matrix", "true")] // pinning, map reuse and BPF_LINK_UPDATE of cgroup links on every kernel of the matrix
+    [Trait(MatrixHooks.Trait, "guard/pinned-links")] // a row of docs/kernels.md: pinned cgroup links adopted with BPF_LINK_UPDATE
     public void EnforcementSurvivesKill9AndARestartWithNoWindowWithOnlyThreeCapabilities()
     {
         using var bed = new GuardBed();

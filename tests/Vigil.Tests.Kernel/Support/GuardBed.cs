@@ -58,7 +58,10 @@ public sealed class GuardBed : IDisposable
         CgroupRelative = $"/vigil-guard-{pid}-{n}";
         Cgroup = mount + CgroupRelative;
         AllowedCgroup = Path.Combine(Cgroup, "allowed");
-        Dir = Directory.CreateTempSubdirectory($"vigil-guard-{pid}-{n}-").FullName;
+        // On the root file system, not the /tmp tmpfs: in the matrix VMs that is overlayfs, whose stat() device
+        // is not the superblock device the kernel reports (an executable copied here must still match).
+        Dir = Path.Combine("/var/tmp", $"vigil-guard-{pid}-{n}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Dir);
         File.SetUnixFileMode(Dir, (UnixFileMode)0x1ED);
         ClientScript = Path.Combine(Dir, "client.py");
         File.WriteAllText(ClientScript, ClientPy);
@@ -182,34 +185,37 @@ public sealed class GuardBed : IDisposable
 
     public const string ClientPy = """
         # Guard test client: one action, results on stdout ("OK" or the errno name per attempt).
+        # HOST may be a comma-separated list: one result per host, space-separated, from one process.
         import errno, os, socket, struct, sys, time
         print(f"pid={os.getpid()}", flush=True)
-        action, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        action, hosts, port = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
         count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-        def result(f):
+        def result(f, host):
             try:
-                f(); return "OK"
+                f(host); return "OK"
             except OSError as e:
                 return errno.errorcode.get(e.errno, str(e.errno))
-        def tcp():
+        def tcp(host):
             fam = socket.AF_INET6 if ":" in host else socket.AF_INET
             s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(5)
             try: s.connect((host, port))
             finally: s.close()
-        def udp():
+        def udp(host):
             fam = socket.AF_INET6 if ":" in host else socket.AF_INET
             s = socket.socket(fam, socket.SOCK_DGRAM)
             try: s.sendto(b"vigil", (host, port))
             finally: s.close()
-        def raw():
+        def raw(host):
             # A hand-made TCP SYN through a raw socket: no connect() ever runs.
             s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
             try: s.sendto(struct.pack("!HHIIBBHHH", 40000, port, 1, 0, 5 << 4, 0x02, 1024, 0, 0), (host, 0))
             finally: s.close()
         f = {"tcp": tcp, "udp": udp, "raw": raw}[action]
-        results = [result(f) for _ in range(count)]
-        if count == 1: print(results[0], flush=True)
-        else: print(" ".join(f"{r}={results.count(r)}" for r in sorted(set(results))), flush=True)
+        def attempts(host):
+            results = [result(f, host) for _ in range(count)]
+            if count == 1: return results[0]
+            return " ".join(f"{r}={results.count(r)}" for r in sorted(set(results)))
+        print(" ".join(attempts(h) for h in hosts), flush=True)
         time.sleep(float(sys.argv[5]) if len(sys.argv) > 5 else 0)  # lets vigil read /proc/PID/exe
         """;
 
