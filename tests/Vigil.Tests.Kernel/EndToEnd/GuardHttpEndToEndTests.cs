@@ -58,6 +58,7 @@ public class GuardHttpEndToEndTests
 
     [Fact]
     [Trait("Matrix", "true")] // socket storage in connect4/6 and the payload copy at cgroup_skb egress, on every kernel
+    [Trait(MatrixHooks.Trait, "guard/http-capture")] // a row of docs/kernels.md: sk_storage from sock_addr + payload copy at egress
     public void CurlAndPythonRequestsAreClassifiedWithTheClientsIdentityAndTokensNeverAppear()
     {
         using var bed = new GuardBed(imds: true);
