@@ -292,8 +292,28 @@ public sealed class SystemGuardNames(GuardMaps maps, HostNames hostNames, Cgroup
         try { path = File.ResolveLinkTarget(link, returnFinalTarget: false)?.FullName; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
         if (path is null) return null;
+        path = ProcessRootRelative(path, d);
         if (_exes.Count >= 4096) _exes.Clear();
         _exes[(d.ExeDev, d.ExeInode)] = path;
         return path;
     }
+
+    /// <summary>The kernel prints /proc/PID/exe from the root of the process's mount namespace when the file
+    /// is out of our reach: a process chrooted in another mount namespace (`ip netns exec` inside a chroot,
+    /// as in the test VMs) shows "/chroot/usr/bin/x". /proc/PID/root is printed the same way, so without
+    /// its prefix the path may name the same file in our view; the path is kept when it already does
+    /// (a chroot in our namespace) or when neither does (a container: its own view is the one to show).</summary>
+    private static string ProcessRootRelative(string path, in GuardDecision d)
+    {
+        if (SameFile(path, d)) return path;
+        string? root;
+        try { root = File.ResolveLinkTarget($"/proc/{d.Tgid}/root", returnFinalTarget: false)?.FullName; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return path; }
+        if (root is null || root == "/" || !path.StartsWith(root + "/", StringComparison.Ordinal)) return path;
+        var inOurs = path[root.Length..];
+        return SameFile(inOurs, d) ? inOurs : path;
+    }
+
+    private static bool SameFile(string path, in GuardDecision d) =>
+        FileIdentity.Read(path, out _) is { } f && f.Inode == d.ExeInode && ((f.DevMajor << 20) | f.DevMinor) == d.ExeDev;
 }
