@@ -16,7 +16,7 @@ p9="trans=virtio,version=9p2000.L,msize=512000"
 # cache=loose: the host tree does not change under a run, and uncached 9p reads are slow under TCG.
 mount -t 9p -o "$p9,ro,cache=loose" hostroot /lower || fail "mounting the host root over 9p failed"
 mount -t 9p -o "$p9" share /share || fail "mounting the share failed"
-{ read -r modtree; read -r sharepath; } </share/.vm/paths || fail "no /share/.vm/paths"
+{ read -r modtree; read -r sharepath; read -r workdir; } </share/.vm/paths || fail "no /share/.vm/paths"
 kver=$(uname -r)
 
 mount -t tmpfs -o mode=0755 tmpfs /rw && mkdir -p /rw/upper /rw/work
@@ -28,9 +28,12 @@ mount -t devtmpfs devtmpfs $r/dev
 mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts devpts $r/dev/pts
 mount -t tmpfs tmpfs $r/dev/shm
-# The host's /run (its netns mounts, pid files) and /tmp must not show through.
+# The host's /run (its netns mounts, pid files) and /tmp must not show through, except the working
+# directory when it lies there (a clone in /tmp): kept aside and bound back over the fresh tmpfs.
+case "$workdir" in /tmp/*|/run/*) mkdir -p /keep && mount --bind "$r$workdir" /keep || fail "keeping $workdir failed" ;; esac
 mount -t tmpfs -o mode=0755 tmpfs $r/run
 mount -t tmpfs -o mode=1777 tmpfs $r/tmp
+case "$workdir" in /tmp/*|/run/*) mkdir -p "$r$workdir" && mount --bind /keep "$r$workdir" || fail "binding $workdir back failed" ;; esac
 mount -t cgroup2 cgroup2 $r/sys/fs/cgroup || fail "cgroup2 mount failed"
 mount -t bpf bpf $r/sys/fs/bpf
 mount -t securityfs securityfs $r/sys/kernel/security 2>/dev/null

@@ -134,7 +134,7 @@ rm -rf "$ctl" && mkdir -p "$ctl"
   printf 'cd %q\n' "$PWD"
   printf 'exec'; printf ' %q' "$@"; printf '\n'
 } >"$ctl/cmd.sh"
-printf '%s\n' "$cache/root/lib/modules/$kver" "$share" >"$ctl/paths"
+printf '%s\n' "$cache/root/lib/modules/$kver" "$share" "$PWD" >"$ctl/paths"
 
 log "booting $package ($kver) in qemu (TCG), timeout ${timeout_s}s"
 console="$work/console.log"
