@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /* Metadata-service guard: enforcement of a compiled policy (bpf/include/vigil/guard.h) in cgroup
  * connect4/6 and sendmsg4/6 (a refused call fails with EPERM), plus a cgroup_skb egress backstop for
- * raw sockets, which have no connect hook. Decisions that violate a rule are reported through a ring
- * buffer, rate-limited per (uid, destination) in the kernel. */
+ * raw sockets, which have no connect hook. Or, for hosts without cgroup v2, a TC egress enforcer on
+ * chosen interfaces that judges every packet to a guarded destination by its socket. Decisions that
+ * violate a rule are reported through a ring buffer, rate-limited per (uid, destination) in the kernel. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -227,11 +228,9 @@ static __always_inline __u64 exe_allowed(const struct policy *p, const struct ca
 	return v->rules;
 }
 
-/* Supplementary groups: current->cred->group_info, at most VIGIL_GUARD_MAX_GROUPS of them. */
-static __always_inline __u64 supplementary_allowed(const struct policy *p)
+/* Supplementary groups of a cred (the caller's, or a socket's), at most VIGIL_GUARD_MAX_GROUPS of them. */
+static __always_inline __u64 supplementary_allowed(const struct policy *p, const struct group_info *gi)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct group_info *gi = BPF_CORE_READ(task, cred, group_info);
 	if (!gi)
 		return 0;
 	int n = BPF_CORE_READ(gi, ngroups);
@@ -569,8 +568,10 @@ static __always_inline int judge_call(struct bpf_sock_addr *ctx, __u8 hook, bool
 		a |= allowed_by(&p, VIGIL_GUARD_PRINCIPAL_UID, who.uid, 0);
 	if ((r & ~a) & cfg->gid_rules) {
 		a |= allowed_by(&p, VIGIL_GUARD_PRINCIPAL_GID, who.gid, 0);
-		if ((r & ~a) & cfg->gid_rules)
-			a |= supplementary_allowed(&p);
+		if ((r & ~a) & cfg->gid_rules) {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+			a |= supplementary_allowed(&p, BPF_CORE_READ(task, cred, group_info));
+		}
 	}
 	if ((r & ~a) & cfg->exe_rules) {
 		read_exe(&who);
@@ -628,11 +629,10 @@ int vigil_guard_sendmsg6(struct bpf_sock_addr *ctx)
 	return judge_call(ctx, VIGIL_GUARD_HOOK_SENDMSG6, true);
 }
 
-/* ---- cgroup_skb egress: the backstop for raw sockets ----
- * TCP and UDP sockets were judged when they connected or sent; a raw socket has no such hook, and
- * can carry a hand-made TCP or UDP header. Judged by the socket's uid and cgroup, the identity this
- * hook has (no task context: the packet may be sent from softirq). Packets without a socket owner
- * (kernel-generated: RSTs, ICMP errors) pass. */
+/* ---- Packet hooks: cgroup_skb egress (the backstop for raw sockets) and the TC enforcer ----
+ * No task context: the packet may be sent from softirq (retransmissions, data released by an ACK), so
+ * the hook judges the socket that sent it (guard.h, "Packet hooks"). Packets without a socket owner
+ * that the host made (RSTs, ICMP errors) pass. */
 
 /* The destination port of a TCP or UDP header at l4 (0 when it is not in the linear data). */
 static __always_inline __u16 l4_dport(void *l4, void *data_end, __u8 protocol)
@@ -648,24 +648,23 @@ static __always_inline __u16 l4_dport(void *l4, void *data_end, __u8 protocol)
 	return bpf_ntohs(ports[1]);
 }
 
-/* Returns false when the packet is not IPv4/IPv6 or too short to judge. */
-static __always_inline bool parse_egress(struct __sk_buff *skb, struct target *t)
+/* The destination of an IPv4/IPv6 packet at l3 (proto: its ETH_P_*). False when it is neither or too
+ * short to judge. */
+static __always_inline bool parse_l3(__u16 proto, void *l3, void *data_end, struct target *t)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = data;
+	if (proto == ETH_P_IP) {
+		struct iphdr *ip = l3;
 		if ((void *)(ip + 1) > data_end || ip->ihl < 5)
 			return false;
 		set_v4(t, ip->daddr);
 		t->protocol = ip->protocol;
 		/* Non-first fragments carry no L4 header: judged with port 0 (any-port rules only). */
 		if (!(bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK))
-			t->port = l4_dport(data + ip->ihl * 4, data_end, t->protocol);
+			t->port = l4_dport(l3 + ip->ihl * 4, data_end, t->protocol);
 		return true;
 	}
-	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = data;
+	if (proto == ETH_P_IPV6) {
+		struct ipv6hdr *ip6 = l3;
 		if ((void *)(ip6 + 1) > data_end)
 			return false;
 		__u32 w[4];
@@ -677,7 +676,7 @@ static __always_inline bool parse_egress(struct __sk_buff *skb, struct target *t
 		case VIGIL_IPV6_UPPER:
 			t->protocol = next;
 			if (off <= VIGIL_MAX_L3_HEADER)
-				t->port = l4_dport(data + off, data_end, next);
+				t->port = l4_dport(l3 + off, data_end, next);
 			break;
 		case VIGIL_IPV6_LATER_FRAGMENT: /* no L4 header: judged with port 0 (any-port rules only) */
 		case VIGIL_IPV6_TOO_DEEP:
@@ -691,6 +690,72 @@ static __always_inline bool parse_egress(struct __sk_buff *skb, struct target *t
 	return false;
 }
 
+/* The credentials a socket was opened with: sk->sk_socket->file->f_cred (NULL for kernel sockets).
+ * The verifier allows no arithmetic on a socket pointer, so its address is copied out through the
+ * stack with a probe read (a pointer may be passed as a plain value with CAP_PERFMON, which the
+ * guard needs anyway) and the fields are read with CO-RE probe reads. */
+static __always_inline const struct cred *socket_cred(struct bpf_sock *sk)
+{
+	struct sock *ksk = NULL;
+	if (bpf_probe_read_kernel(&ksk, sizeof(ksk), &sk) || !ksk)
+		return NULL;
+	return BPF_CORE_READ(ksk, sk_socket, file, f_cred);
+}
+
+/* Steps 2-5 for a packet to t sent by the full socket sk, or by nobody known (sk NULL: forwarded from
+ * another interface, which violates every rule guarding t). Returns 1 to let the packet pass. */
+static __always_inline int judge_packet(struct vigil_guard_counters *c, const struct policy *p, struct __sk_buff *skb,
+					struct bpf_sock *sk, const struct target *t, __u8 hook)
+{
+	const struct vigil_guard_config *cfg = p->cfg;
+	count(c, VIGIL_GUARD_STAT_CHECKED);
+	__u64 r = guarded_rules(p, t);
+	if (!r) {
+		count(c, VIGIL_GUARD_STAT_UNGUARDED);
+		return 1;
+	}
+	count(c, VIGIL_GUARD_STAT_GUARDED);
+	__u32 uid = VIGIL_GUARD_UNKNOWN_ID, gid = VIGIL_GUARD_UNKNOWN_ID;
+	const struct cred *cred = NULL;
+	__u64 a = 0;
+	if (sk) {
+		uid = bpf_get_socket_uid(skb);
+		if (r & cfg->uid_rules)
+			a |= allowed_by(p, VIGIL_GUARD_PRINCIPAL_UID, uid, 0);
+		if (((r & ~a) & cfg->gid_rules) && (cred = socket_cred(sk))) {
+			gid = BPF_CORE_READ(cred, gid.val);
+			a |= allowed_by(p, VIGIL_GUARD_PRINCIPAL_GID, gid, 0);
+			if ((r & ~a) & cfg->gid_rules)
+				a |= supplementary_allowed(p, BPF_CORE_READ(cred, group_info));
+		}
+		if ((r & ~a) & cfg->cgroup_rules)
+			a |= cgroup_allowed(p, skb, true);
+	} else {
+		count(c, VIGIL_GUARD_STAT_UNOWNED);
+	}
+	__u64 v = r & ~a;
+	int allow = verdict(c, cfg, v);
+	if (!v)
+		return allow;
+	struct vigil_guard_event *ev = reserve(c, cfg, t, hook, v, uid);
+	if (ev) {
+		if (sk && !cred && (cred = socket_cred(sk)))
+			gid = BPF_CORE_READ(cred, gid.val);
+		ev->pid = 0;
+		ev->tgid = 0;
+		ev->gid = gid;
+		ev->exe_ino = 0;
+		ev->exe_dev = 0;
+		ev->cgroup_id = sk ? bpf_skb_cgroup_id(skb) : 0;
+		__builtin_memset(ev->comm, 0, sizeof(ev->comm));
+		submit(c, ev);
+	}
+	return allow;
+}
+
+/* cgroup_skb egress: the backstop for raw sockets. TCP and UDP sockets were judged when they connected
+ * or sent; a raw socket has no such hook, and can carry a hand-made TCP or UDP header. (skb->data is
+ * the network header here.) */
 SEC("cgroup_skb/egress")
 int vigil_guard_egress(struct __sk_buff *skb)
 {
@@ -709,37 +774,54 @@ int vigil_guard_egress(struct __sk_buff *skb)
 	struct policy p;
 	if (!active_policy(&p))
 		return 1;
-	const struct vigil_guard_config *cfg = p.cfg;
 	struct target t = {};
-	if (!parse_egress(skb, &t))
+	if (!parse_l3(bpf_ntohs(skb->protocol), (void *)(long)skb->data, (void *)(long)skb->data_end, &t))
 		return 1;
-	count(c, VIGIL_GUARD_STAT_CHECKED);
-	__u64 r = guarded_rules(&p, &t);
-	if (!r) {
-		count(c, VIGIL_GUARD_STAT_UNGUARDED);
-		return 1;
+	return judge_packet(c, &p, skb, sk, &t, VIGIL_GUARD_HOOK_EGRESS);
+}
+
+/* ---- TC egress: the enforcer for hosts without cgroup v2 (--enforcer tc) ----
+ * Every packet leaving a chosen interface to a guarded destination is judged by the socket that sent it
+ * (TCP, UDP and raw alike); everything else passes untouched (TC_ACT_UNSPEC, so programs attached after
+ * this one still run). A refused packet is dropped: unlike connect's EPERM, a TCP connect then times out. */
+static __always_inline int tc_judge(struct __sk_buff *skb, __u16 proto, __u32 l3off)
+{
+	struct vigil_guard_counters *c = counters();
+	count(c, VIGIL_GUARD_STAT_TC_PACKETS);
+	struct policy p;
+	if (!active_policy(&p))
+		return TC_ACT_UNSPEC;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct target t = {};
+	if (l3off > 64 || !parse_l3(proto, data + l3off, data_end, &t))
+		return TC_ACT_UNSPEC;
+	struct bpf_sock *sk = skb->sk;
+	if (sk) {
+		/* Request and time-wait mini sockets answer the peer (SYN-ACK, last ACK): the host's own replies. */
+		sk = bpf_sk_fullsock(sk);
+		if (!sk)
+			return TC_ACT_UNSPEC;
+	} else if (!skb->ingress_ifindex) {
+		return TC_ACT_UNSPEC; /* made by the host itself (RST, ICMP error) */
 	}
-	count(c, VIGIL_GUARD_STAT_GUARDED);
-	__u32 uid = bpf_get_socket_uid(skb);
-	__u64 a = 0;
-	if (r & cfg->uid_rules)
-		a |= allowed_by(&p, VIGIL_GUARD_PRINCIPAL_UID, uid, 0);
-	if ((r & ~a) & cfg->cgroup_rules)
-		a |= cgroup_allowed(&p, skb, true);
-	__u64 v = r & ~a;
-	int allow = verdict(c, cfg, v);
-	if (!v)
-		return allow;
-	struct vigil_guard_event *ev = reserve(c, cfg, &t, VIGIL_GUARD_HOOK_EGRESS, v, uid);
-	if (ev) {
-		ev->pid = 0;
-		ev->tgid = 0;
-		ev->gid = 0xffffffff;
-		ev->exe_ino = 0;
-		ev->exe_dev = 0;
-		ev->cgroup_id = bpf_skb_cgroup_id(skb);
-		__builtin_memset(ev->comm, 0, sizeof(ev->comm));
-		submit(c, ev);
-	}
-	return allow;
+	return judge_packet(c, &p, skb, sk, &t, VIGIL_GUARD_HOOK_TC_EGRESS) ? TC_ACT_UNSPEC : TC_ACT_SHOT;
+}
+
+/* Interfaces with Ethernet framing (and loopback, which uses it too). */
+SEC("tc")
+int vigil_guard_tc_egress(struct __sk_buff *skb)
+{
+	__u16 proto;
+	__u32 l3off;
+	if (!vigil_eth_l3((void *)(long)skb->data, (void *)(long)skb->data_end, &proto, &l3off))
+		return TC_ACT_UNSPEC;
+	return tc_judge(skb, proto, l3off);
+}
+
+/* Interfaces without a link-layer header (tun, WireGuard, IP-in-IP tunnels): the packet starts at L3. */
+SEC("tc")
+int vigil_guard_tc_egress_ip(struct __sk_buff *skb)
+{
+	return tc_judge(skb, bpf_ntohs(skb->protocol), 0);
 }

@@ -100,8 +100,6 @@ struct {
 	__type(value, __u8);
 } vigil_tcp_dst SEC(".maps");
 
-#define TC_ACT_UNSPEC (-1)
-
 /* Result of parsing, in host order except addresses. */
 struct pkt {
 	__u8 saddr[16];
@@ -615,30 +613,13 @@ int vigil_tcp_tc(struct __sk_buff *skb)
 	struct vigil_tcp_counters *c = counters();
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
 	struct pkt p = {};
 	int r = PARSE_MALFORMED;
-	__u32 l3off = sizeof(*eth);
+	__u32 l3off;
 	__u16 proto;
 
-	if ((void *)(eth + 1) > data_end)
-		goto out;
-	proto = bpf_ntohs(eth->h_proto);
-	/* VLAN tags still in the frame (most drivers strip them into skb->vlan_tci). */
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
-			break;
-		__be16 *inner = data + l3off + 2;
-		if ((void *)(inner + 1) > data_end)
-			goto out;
-		proto = bpf_ntohs(*inner);
-		l3off += 4;
-	}
-	if (skb->len < l3off)
-		goto out;
-	r = parse_l3(proto, data + l3off, data_end, skb->len - l3off, &p);
-out:
+	if (vigil_eth_l3(data, data_end, &proto, &l3off) && skb->len >= l3off)
+		r = parse_l3(proto, data + l3off, data_end, skb->len - l3off, &p);
 	account_parse(c, r);
 	if (r == PARSE_TCP)
 		handle(c, skb, VIGIL_TCP_HOOK_TC, &p, skb->ingress_ifindex, CFG.netns_ino);

@@ -72,6 +72,29 @@ public static partial class NetworkNamespace
         return list;
     }
 
+    /// <summary>ARPHRD_* link type of an interface of the calling thread's namespace (SIOCGIFHWADDR: the
+    /// hardware address family), e.g. 1 Ethernet, 772 loopback, 65534 none (tun, WireGuard).</summary>
+    public static unsafe ushort LinkType(string name)
+    {
+        var nameBytes = System.Text.Encoding.UTF8.GetBytes(name);
+        if (nameBytes.Length >= 16) throw new ArgumentException($"interface name '{name}' is longer than 15 bytes");
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) throw Errno.FromErrno("opening a socket to query interfaces", Marshal.GetLastSystemError());
+        using var owned = new FileDescriptor(fd);
+        // struct ifreq: char ifr_name[16], then the union; ifr_hwaddr.sa_family is its first field.
+        var ifreq = stackalloc byte[40];
+        new Span<byte>(ifreq, 40).Clear();
+        nameBytes.CopyTo(new Span<byte>(ifreq, 16));
+        if (ioctl(fd, SIOCGIFHWADDR, ifreq) < 0)
+            throw Errno.FromErrno($"reading the link type of interface {name}", Marshal.GetLastSystemError());
+        return *(ushort*)(ifreq + 16);
+    }
+
+    private const int AF_INET = 2, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
+    private const ulong SIOCGIFHWADDR = 0x8927;
+    [LibraryImport("libc", SetLastError = true)] private static partial int socket(int domain, int type, int protocol);
+    [LibraryImport("libc", SetLastError = true)] private static unsafe partial int ioctl(int fd, ulong request, byte* arg);
+
     private const int CLONE_NEWNET = 0x40000000;
 
     [StructLayout(LayoutKind.Sequential)]

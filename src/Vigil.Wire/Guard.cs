@@ -21,6 +21,8 @@ public static class GuardConstants
     public const byte HttpEnd = 1;
     /// <summary><c>VIGIL_GUARD_HTTP_BUDGET</c>: this record reaches the budget.</summary>
     public const byte HttpBudget = 2;
+    /// <summary><c>VIGIL_GUARD_UNKNOWN_ID</c>: an event's uid or gid that the hook could not know.</summary>
+    public const uint UnknownId = 0xffffffff;
 }
 
 /// <summary>Mirror of <c>enum vigil_guard_mode</c>.</summary>
@@ -180,6 +182,7 @@ public enum GuardHook : byte
     Sendmsg4 = 3,
     Sendmsg6 = 4,
     Egress = 5,
+    TcEgress = 6,
 }
 
 /// <summary>Mirror of <c>enum vigil_guard_verdict</c>.</summary>
@@ -207,7 +210,9 @@ public enum GuardStat
     HttpRecords = 12,
     HttpLost = 13,
     HttpBytes = 14,
-    Count = 15,
+    TcPackets = 15,
+    Unowned = 16,
+    Count = 17,
 }
 
 /// <summary>Mirror of <c>struct vigil_guard_settings</c>: load-time settings in .rodata.</summary>
@@ -296,6 +301,8 @@ public static class GuardNames
     public const string ProgSendmsg4 = "vigil_guard_sendmsg4";
     public const string ProgSendmsg6 = "vigil_guard_sendmsg6";
     public const string ProgEgress = "vigil_guard_egress";
+    public const string ProgTcEgress = "vigil_guard_tc_egress";
+    public const string ProgTcEgressIp = "vigil_guard_tc_egress_ip";
     public const string MapState = "vigil_guard_state";
     public const string MapDst = "vigil_guard_dst";
     public const string MapPorts = "vigil_guard_ports";
@@ -307,6 +314,10 @@ public static class GuardNames
     public const string MapHttpSockets = "vigil_guard_http_sk";
     public const string Settings = "vigil_guard_cfg";
 
-    public static readonly string[] Programs = [ProgConnect4, ProgConnect6, ProgSendmsg4, ProgSendmsg6, ProgEgress];
+    /// <summary>The cgroup enforcer's programs, in attach order (connect and send first, the backstop last).</summary>
+    public static readonly string[] CgroupPrograms = [ProgConnect4, ProgConnect6, ProgSendmsg4, ProgSendmsg6, ProgEgress];
+    /// <summary>The TC enforcer's programs: for Ethernet framing, and for interfaces without a link-layer header.</summary>
+    public static readonly string[] TcPrograms = [ProgTcEgress, ProgTcEgressIp];
+    public static readonly string[] Programs = [.. CgroupPrograms, .. TcPrograms];
     public static readonly string[] Maps = [MapState, MapDst, MapPorts, MapAllow, MapEvents, MapStats, MapRate, MapPolicy, MapHttpSockets];
 }

@@ -17,6 +17,8 @@
 #define IPPROTO_ROUTING 43
 #define IPPROTO_FRAGMENT 44
 #define IPPROTO_DSTOPTS 60
+#define TC_ACT_UNSPEC (-1) /* TCX_NEXT: no opinion, the next program (or the stack) decides */
+#define TC_ACT_SHOT 2
 #define VIGIL_IPV6_MAX_EXT_HEADERS 6
 #define VIGIL_MAX_L3_HEADER 512 /* bounds the IPv6 extension-header walk for the verifier */
 
@@ -27,6 +29,30 @@ static __always_inline void vigil_map_v4(__u8 *dst, __u32 addr_be)
 	dst[10] = 0xff;
 	dst[11] = 0xff;
 	__builtin_memcpy(dst + 12, &addr_be, 4);
+}
+
+/* The L3 protocol and offset of an Ethernet frame at data, past at most two VLAN tags still in the frame
+ * (most drivers strip them into skb->vlan_tci). False when the frame is too short. */
+static __always_inline bool vigil_eth_l3(void *data, void *data_end, __u16 *proto, __u32 *l3off)
+{
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return false;
+	__u16 p = bpf_ntohs(eth->h_proto);
+	__u32 off = sizeof(*eth);
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (p != ETH_P_8021Q && p != ETH_P_8021AD)
+			break;
+		__be16 *inner = data + off + 2;
+		if ((void *)(inner + 1) > data_end)
+			return false;
+		p = bpf_ntohs(*inner);
+		off += 4;
+	}
+	*proto = p;
+	*l3off = off;
+	return true;
 }
 
 enum vigil_ipv6_walk {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
 /* Wire contract of the metadata-service guard: the map contents user space compiles from a policy
  * (src/Vigil.Core/Policy/PolicyCompiler.cs) and the enforcement programs (cgroup connect4/6,
- * sendmsg4/6, cgroup_skb egress) read. Mirrored in src/Vigil.Wire/Guard.cs.
+ * sendmsg4/6, cgroup_skb egress; or TC egress on chosen interfaces) read. Mirrored in
+ * src/Vigil.Wire/Guard.cs.
  *
  * Rules are numbered 0..VIGIL_GUARD_MAX_RULES-1 in policy order, and every map answers with a
  * bit set of rules (__u64), so one lookup per principal serves every rule at once.
@@ -52,8 +53,11 @@
  *     loader must recompile on reload and when an allowed path changes. i_generation guards against
  *     a freed inode number being reused by another file (checked when the file system reports it).
  *   cgroup: bpf_get_current_ancestor_cgroup_id(level) for each level set in cgroup_levels; a cgroup
- *     allows itself and everything below it. cgroup_skb egress (no task context) judges the
- *     socket's uid (bpf_get_socket_uid) and the socket's cgroup ancestors (bpf_skb_ancestor_cgroup_id).
+ *     allows itself and everything below it.
+ * Packet hooks (cgroup_skb egress, the TC enforcer: no task context, a packet may be sent from softirq)
+ * judge the socket that sent it: its uid (bpf_get_socket_uid), the gid and supplementary groups of the
+ * credentials it was opened with (sk->sk_socket->file->f_cred, what iptables' owner match reads) and
+ * its cgroup's ancestors (bpf_skb_ancestor_cgroup_id). Executables cannot be judged there.
  */
 #ifndef VIGIL_GUARD_H
 #define VIGIL_GUARD_H
@@ -172,7 +176,12 @@ enum vigil_guard_hook {
 	VIGIL_GUARD_HOOK_SENDMSG4 = 3,
 	VIGIL_GUARD_HOOK_SENDMSG6 = 4,
 	VIGIL_GUARD_HOOK_EGRESS = 5, /* cgroup_skb egress backstop (raw sockets) */
+	VIGIL_GUARD_HOOK_TC_EGRESS = 6, /* TC egress enforcer on chosen interfaces (every packet, by its socket) */
 };
+
+/* uid or gid of an event when the hook cannot know it (no socket, no task). (uid_t)-1 is no real id:
+ * the kernel reserves it as INVALID_UID/INVALID_GID. */
+#define VIGIL_GUARD_UNKNOWN_ID 0xffffffff
 
 enum vigil_guard_verdict {
 	VIGIL_GUARD_VERDICT_AUDIT = 1, /* allowed, reported (audit rules only were violated) */
@@ -200,7 +209,12 @@ enum vigil_guard_stat {
 	VIGIL_GUARD_STAT_HTTP_RECORDS = 12,    /* capture records submitted (payload and end-of-stream) */
 	VIGIL_GUARD_STAT_HTTP_LOST = 13,       /* capture records lost: no room in the ring, or payload unreadable */
 	VIGIL_GUARD_STAT_HTTP_BYTES = 14,      /* payload bytes captured */
-	VIGIL_GUARD_STAT_COUNT = 15,
+	/* TC enforcer. Packets without a socket pass unjudged when the host made them (RSTs, ICMP errors)
+	 * and are judged without an owner when they came in on another interface (forwarded, e.g. from a
+	 * container's namespace): unowned counts those among the guarded. */
+	VIGIL_GUARD_STAT_TC_PACKETS = 15,     /* packets the TC enforcer saw (all, on every interface it guards) */
+	VIGIL_GUARD_STAT_UNOWNED = 16,        /* guarded packets judged without an owner (forwarded) */
+	VIGIL_GUARD_STAT_COUNT = 17,
 };
 
 /* Load-time settings, in .rodata (not changed by a policy reload). */
@@ -220,14 +234,14 @@ _Static_assert(sizeof(struct vigil_guard_settings) == 24, "vigil_guard_settings 
 struct vigil_guard_event {
 	struct vigil_event_header hdr; /* kind VIGIL_EVENT_GUARD */
 	__u8 daddr[16];     /* destination; IPv4 (and IPv4-mapped IPv6) as ::ffff:a.b.c.d */
-	__u64 cgroup_id;    /* the caller's cgroup (egress: the socket's) */
-	__u64 exe_ino;      /* executable inode; 0 = unknown (egress, kernel threads) */
+	__u64 cgroup_id;    /* the caller's cgroup (packet hooks: the socket's; 0 = no owner) */
+	__u64 exe_ino;      /* executable inode; 0 = unknown (packet hooks, kernel threads) */
 	__u64 violated;     /* V: every rule this connection violates */
 	__u32 exe_dev;      /* executable superblock s_dev, MKDEV encoding */
-	__u32 pid;          /* thread id; 0 = unknown (egress) */
-	__u32 tgid;         /* process id; 0 = unknown (egress) */
-	__u32 uid;          /* real uid (egress: the socket's uid) */
-	__u32 gid;          /* real gid; egress: unknown, 0xffffffff */
+	__u32 pid;          /* thread id; 0 = unknown (packet hooks: egress, tc) */
+	__u32 tgid;         /* process id; 0 = unknown (packet hooks) */
+	__u32 uid;          /* real uid; packet hooks: the socket's uid; VIGIL_GUARD_UNKNOWN_ID: no owner (forwarded) */
+	__u32 gid;          /* real gid; packet hooks: gid of the credentials that opened the socket; VIGIL_GUARD_UNKNOWN_ID: unknown */
 	__u32 generation;   /* policy generation that decided */
 	__u32 suppressed;   /* decisions for this (uid, destination) not reported since its previous event */
 	__u16 dport;        /* host order */
@@ -237,7 +251,7 @@ struct vigil_guard_event {
 	__u8 hook;          /* enum vigil_guard_hook */
 	__u8 rule;          /* lowest rule id in violated */
 	__u8 _pad;
-	char comm[16];      /* empty = unknown (egress) */
+	char comm[16];      /* empty = unknown (packet hooks) */
 	__u32 _pad2;
 };
 _Static_assert(sizeof(struct vigil_guard_event) == 112, "vigil_guard_event size");

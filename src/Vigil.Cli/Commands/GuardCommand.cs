@@ -81,6 +81,8 @@ public static class GuardCommand
             using var link = BpfLink.OpenPinned(path);
             links.Add((program, link.Info()));
         }
+        var tcHooks = pins.TcHooks();
+        var ifnames = NetworkNamespace.Interfaces().ToDictionary(i => i.Index, i => i.Name);
         bool running = pins.AgentRunning();
         var (dsts, ports, allow) = maps.Count(active);
 
@@ -92,7 +94,8 @@ public static class GuardCommand
                 w.WriteStartObject();
                 w.WriteString("pin_dir", pins.Directory);
                 w.WriteBoolean("agent_running", running);
-                w.WriteBoolean("enforcing", config.EnforceRules != 0 && links.Count > 0);
+                w.WriteBoolean("enforcing", config.EnforceRules != 0 && (links.Count > 0 || tcHooks.Any(h => h.Attached != false)));
+                w.WriteString("enforcer", tcHooks.Count > 0 ? "tc" : "cgroup");
                 w.WriteNumber("generation", config.Generation);
                 w.WriteNumber("active_slot", active);
                 w.WriteStartArray("hooks");
@@ -105,6 +108,19 @@ public static class GuardCommand
                     w.WriteNumber("prog_id", info.ProgId);
                     w.WriteNumber("cgroup_id", info.CgroupId);
                     if (cgroups.Find(info.CgroupId) is { } p) w.WriteString("cgroup", p); else w.WriteNull("cgroup");
+                    w.WriteEndObject();
+                }
+                foreach (var h in tcHooks)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("hook", "tc egress");
+                    w.WriteString("kind", h.Kind);
+                    w.WriteNumber("ifindex", h.Pin.Ifindex);
+                    w.WriteNumber("netns", h.Pin.Netns);
+                    if (h.Pin.InThisNamespace && ifnames.TryGetValue(h.Pin.Ifindex, out var name)) w.WriteString("interface", name); else w.WriteNull("interface");
+                    if (h.LinkId != 0) w.WriteNumber("link_id", h.LinkId); else w.WriteNull("link_id");
+                    w.WriteNumber("prog_id", h.ProgId);
+                    if (h.Attached is { } attached) w.WriteBoolean("attached", attached); else w.WriteNull("attached");
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -138,9 +154,16 @@ public static class GuardCommand
         foreach (var rule in applied?.Rules ?? [])
             stdout.WriteLine($"    rule {rule.Id} {rule.Name}: {PolicyText.ModeName(rule.Mode)} {rule.EndpointSet}");
         stdout.WriteLine($"  entries: {dsts} destinations, {ports} ports, {allow} allowed principals");
-        if (links.Count == 0) stdout.WriteLine("  hooks: none attached");
+        if (links.Count == 0 && tcHooks.Count == 0) stdout.WriteLine("  hooks: none attached");
         foreach (var (program, info) in links)
             stdout.WriteLine($"  hook {AttachTypes.GetValueOrDefault(info.AttachType, program),-18} link {info.Id,-6} prog {info.ProgId,-6} cgroup {cgroups.Find(info.CgroupId) ?? $"id {info.CgroupId}"}");
+        foreach (var h in tcHooks)
+        {
+            var where = h.Pin.InThisNamespace ? $"interface {ifnames.GetValueOrDefault(h.Pin.Ifindex, "?")} (ifindex {h.Pin.Ifindex}, {h.Kind})"
+                                              : $"ifindex {h.Pin.Ifindex} of network namespace {h.Pin.Netns} ({h.Kind})";
+            var attached = h.Attached switch { false => ": NOT ATTACHED (interface gone, or the hook was replaced)", null => ": not visible from this namespace", _ => "" };
+            stdout.WriteLine($"  hook {"tc egress",-18} {(h.LinkId != 0 ? $"link {h.LinkId,-6}" : "filter     ")} prog {h.ProgId,-6} {where}{attached}");
+        }
         stdout.WriteLine($"  decisions: {counters[(int)GuardStat.Checked]} checked, {counters[(int)GuardStat.Guarded]} guarded, {counters[(int)GuardStat.Allowed]} allowed, " +
                          $"{counters[(int)GuardStat.Audited]} audited, {counters[(int)GuardStat.Denied]} denied; events lost to a full ring: {counters[(int)GuardStat.RingFull]}");
         return ExitCodes.Ok;

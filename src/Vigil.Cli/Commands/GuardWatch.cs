@@ -19,7 +19,10 @@ namespace Vigil.Cli.Commands;
 public sealed record GuardWatchSettings
 {
     public string? PolicyPath { get; init; }
+    public GuardEnforcer Enforcer { get; init; } = GuardEnforcer.Cgroup;
     public string? CgroupPath { get; init; }
+    /// <summary>TC enforcer: interfaces whose egress is guarded.</summary>
+    public IReadOnlyList<string> Interfaces { get; init; } = [];
     public string Output { get; init; } = "json";
     public long? Count { get; init; }
     public TimeSpan? Duration { get; init; }
@@ -88,6 +91,7 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
     {
         var host = new SystemHostPrincipals();
         var result = settings.PolicyPath is null ? DefaultPolicy.Load(host) : PolicyLoader.LoadFile(settings.PolicyPath, host);
+        if (settings.Enforcer == GuardEnforcer.Tc) result = PacketEnforcerLimits.Apply(result);
         foreach (var d in result.Diagnostics) stderr.WriteLine(d.ToString());
         if (result.Policy is not { } policy) return null;
         var compiled = PolicyCompiler.Compile(policy);
@@ -108,11 +112,15 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         {
             if (settings.Verbose && level <= LibbpfLogLevel.Info) stderr.WriteLine(message);
         };
+        // The HTTP audit marks connections at connect(), which only the cgroup enforcer hooks.
+        uint httpBytes = settings.Enforcer == GuardEnforcer.Cgroup ? settings.HttpBytes : 0;
         using var sensor = GuardSensor.Start(new GuardSensorOptions
         {
+            Enforcer = settings.Enforcer,
             CgroupPath = settings.CgroupPath,
+            Interfaces = settings.Interfaces,
             Policy = contents,
-            Settings = new GuardSettings { RateWindowNs = 1_000_000_000, RateBurst = settings.RateBurst, WakeupBytes = 16 * 1024, HttpBytes = settings.HttpBytes },
+            Settings = new GuardSettings { RateWindowNs = 1_000_000_000, RateBurst = settings.RateBurst, WakeupBytes = 16 * 1024, HttpBytes = httpBytes },
             PinDirectory = pinDir,
         });
         stderr.WriteLine(StartLine(policy, compiled, sensor));
@@ -136,9 +144,9 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         }
         else
             sink = new GuardTableSink(stdout, time, names);
-        IHttpRequestSink? httpSink = settings.HttpBytes == 0 ? null
+        IHttpRequestSink? httpSink = httpBytes == 0 ? null
             : stdoutStream is not null ? new HttpJsonSink(stdoutStream, time, names, "cgroup") : new HttpTableSink(stdout, time, names);
-        var http = httpSink is null ? null : new HttpStreams(httpSink, (int)settings.HttpBytes);
+        var http = httpSink is null ? null : new HttpStreams(httpSink, (int)httpBytes);
 
         var loop = new EventLoop(sink, names, settings.Count ?? long.MaxValue, http);
         var handler = new Handler(loop);
@@ -207,9 +215,11 @@ public sealed class GuardWatch(GuardWatchSettings settings, TextWriter stdout, T
         var pinned = sensor.PinDirectory is null ? "not pinned"
             : sensor.AdoptedLinks > 0 ? $"pinned in {sensor.PinDirectory}, adopted {sensor.AdoptedLinks} attached links"
             : $"pinned in {sensor.PinDirectory}";
+        var scope = sensor.Enforcer == GuardEnforcer.Cgroup ? $"on cgroup {sensor.CgroupPath} " : "";
+        var http = sensor.Enforcer == GuardEnforcer.Tc ? "; no HTTP audit (it needs the cgroup enforcer's connect hooks)" : "";
         return $"vigil: guarding {compiled.Rules.Count} rule{(compiled.Rules.Count == 1 ? "" : "s")} ({enforce} enforce, {compiled.Rules.Count - enforce} audit) " +
-               $"over {compiled.Destinations.Count} destination prefixes on cgroup {sensor.CgroupPath} " +
-               $"with {string.Join(", ", GuardSensor.HookNames)} ({pinned}); policy {policy.Source} generation {sensor.Generation}: {RuleList(compiled)}";
+               $"over {compiled.Destinations.Count} destination prefixes {scope}" +
+               $"with {sensor.HookNames} ({pinned}){http}; policy {policy.Source} generation {sensor.Generation}: {RuleList(compiled)}";
     }
 
     /// <summary>CLOCK_MONOTONIC in nanoseconds, the clock of bpf_ktime_get_ns (Stopwatch reads it on Linux).</summary>

@@ -32,11 +32,13 @@ public static class PolicyCommand
         {
             // Validated before anything in the kernel is looked at.
             var result = PolicyLoader.LoadFile(path, host);
+            if (result.Policy is null) { Report(result, stderr); return ExitCodes.Usage; }
+            using var pins = Vigil.Sensors.Guard.GuardPins.Open(GuardCommand.ResolvePinDir(pinDir));
+            if (pins.TcInterfaces().Count > 0) result = PacketEnforcerLimits.Apply(result); // what the pinned enforcer can judge
             if (Report(result, stderr) is not { } policy) return ExitCodes.Usage;
             var compiled = PolicyCompiler.Compile(policy);
             var contents = GuardWatch.ToMapContents(policy, compiled, $"vigil policy apply (pid {Environment.ProcessId})");
             Vigil.Interop.LibbpfRuntime.EnsureLoaded();
-            using var pins = Vigil.Sensors.Guard.GuardPins.Open(GuardCommand.ResolvePinDir(pinDir));
             using var obj = pins.OpenMaps();
             uint generation = new Vigil.Sensors.Guard.GuardMaps(obj, pins).Swap(contents);
             stdout.WriteLine($"vigil: applied {policy.Source} to the guard pinned in {pins.Directory}: generation {generation}, " +

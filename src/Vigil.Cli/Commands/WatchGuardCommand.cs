@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Vigil.Sensors.Guard;
 
 namespace Vigil.Cli.Commands;
 
@@ -8,7 +9,10 @@ public static class WatchGuardCommand
     public static Command Create()
     {
         var policy = new Option<string?>("--policy") { Description = "guard policy file (YAML, docs/policy.md); default: the embedded default policy" };
-        var cgroup = new Option<string?>("--cgroup") { Description = "guard the processes of this cgroup v2 subtree (default: the root, i.e. every process)" };
+        var enforcer = new Option<string>("--enforcer") { Description = "cgroup: connect/sendmsg hooks refuse with EPERM (needs cgroup v2); tc: TC egress on --iface interfaces drops refused packets (hosts without cgroup v2)", DefaultValueFactory = _ => "cgroup" };
+        enforcer.AcceptOnlyFromAmong("cgroup", "tc");
+        var cgroup = new Option<string?>("--cgroup") { Description = "cgroup enforcer: guard the processes of this cgroup v2 subtree (default: the root, i.e. every process)" };
+        var iface = new Option<string[]>("--iface", "-i") { Description = "tc enforcer: guard the egress of this interface (repeatable)", AllowMultipleArgumentsPerToken = false };
         var output = new Option<string?>("--output", "-o") { Description = "table|json (default: table on a terminal, json otherwise)" };
         output.AcceptOnlyFromAmong("table", "json");
         var count = new Option<long?>("--count", "-c") { Description = "stop after N events" };
@@ -21,7 +25,7 @@ public static class WatchGuardCommand
 
         var cmd = new Command("guard", "Enforce a guard policy (metadata services and other destinations) in the kernel and show every audit or deny decision")
         {
-            policy, cgroup, output, count, duration, burst, verbose, pinDir, noPin, httpBytes,
+            policy, enforcer, cgroup, iface, output, count, duration, burst, verbose, pinDir, noPin, httpBytes,
         };
         cmd.SetAction((ParseResult r, CancellationToken ct) =>
         {
@@ -30,7 +34,9 @@ public static class WatchGuardCommand
                 var settings = new GuardWatchSettings
                 {
                     PolicyPath = r.GetValue(policy),
+                    Enforcer = r.GetValue(enforcer) == "tc" ? GuardEnforcer.Tc : GuardEnforcer.Cgroup,
                     CgroupPath = r.GetValue(cgroup),
+                    Interfaces = r.GetValue(iface) ?? [],
                     Output = r.GetValue(output) ?? (Console.IsOutputRedirected ? "json" : "table"),
                     Count = r.GetValue(count),
                     Duration = r.GetValue(duration) is { } d ? DurationParser.Parse(d) : null,
@@ -42,6 +48,9 @@ public static class WatchGuardCommand
                 };
                 if (settings.HttpBytes > Wire.GuardConstants.HttpMaxBytes) throw new Core.UsageException($"--http-bytes must be at most {Wire.GuardConstants.HttpMaxBytes}");
                 if (settings.NoPin && settings.PinDirectory is not null) throw new Core.UsageException("--no-pin and --pin-dir exclude each other");
+                if (settings.Enforcer == GuardEnforcer.Tc && settings.Interfaces.Count == 0) throw new Core.UsageException("--enforcer tc needs at least one --iface NAME (the interfaces whose egress to guard)");
+                if (settings.Enforcer == GuardEnforcer.Tc && settings.CgroupPath is not null) throw new Core.UsageException("--cgroup is the cgroup enforcer's scope; the tc enforcer guards --iface interfaces");
+                if (settings.Enforcer == GuardEnforcer.Cgroup && settings.Interfaces.Count > 0) throw new Core.UsageException("--iface is for --enforcer tc (the cgroup enforcer guards a cgroup: --cgroup)");
                 if (settings.Count is <= 0) throw new Core.UsageException("--count must be positive");
                 if (settings.RateBurst == 0) throw new Core.UsageException("--rate-burst must be positive");
                 return Task.FromResult(new GuardWatch(settings, Console.Out, Console.Error).Run(ct));

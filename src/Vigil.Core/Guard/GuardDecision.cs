@@ -12,12 +12,13 @@ public struct GuardDecision
     public ulong TimestampNs;
     public GuardVerdict Verdict;
     public GuardHook Hook;
-    /// <summary>Thread id; 0 when the hook has no task (egress).</summary>
+    /// <summary>Thread id; 0 when the hook has no task (the packet hooks: egress, tc-egress).</summary>
     public uint Pid;
-    /// <summary>Process id; 0 when the hook has no task (egress).</summary>
+    /// <summary>Process id; 0 when the hook has no task (the packet hooks).</summary>
     public uint Tgid;
-    public uint Uid;
-    /// <summary>Null when unknown (egress judges a socket, which has no gid).</summary>
+    /// <summary>Null when the packet had no local owner (forwarded, tc-egress).</summary>
+    public uint? Uid;
+    /// <summary>Null when unknown (a packet hook that did not read the socket's credentials, or no owner).</summary>
     public uint? Gid;
     public Comm16 Comm;
     /// <summary>Executable inode; 0 = unknown.</summary>

@@ -27,8 +27,8 @@ public static class GuardEventDecoder
         decision.Hook = (GuardHook)ev.Hook;
         decision.Pid = ev.Pid;
         decision.Tgid = ev.Tgid;
-        decision.Uid = ev.Uid;
-        decision.Gid = ev.Gid == uint.MaxValue ? null : ev.Gid;
+        decision.Uid = ev.Uid == GuardConstants.UnknownId ? null : ev.Uid;
+        decision.Gid = ev.Gid == GuardConstants.UnknownId ? null : ev.Gid;
         new ReadOnlySpan<byte>(ev.Comm, 16).CopyTo(decision.Comm);
         decision.ExeInode = ev.ExeIno;
         decision.ExeDev = ev.ExeDev;

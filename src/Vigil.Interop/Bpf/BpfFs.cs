@@ -6,10 +6,12 @@ namespace Vigil.Interop.Bpf;
 /// <summary>What the kernel says of a map (the head of <c>struct bpf_map_info</c>).</summary>
 public readonly record struct BpfMapInfo(uint Type, uint Id, uint KeySize, uint ValueSize, uint MaxEntries, uint Flags);
 
-/// <summary>What the kernel says of a link: its type, ids and, for cgroup links, the cgroup and attach type.</summary>
-public readonly record struct BpfLinkInfo(uint Type, uint Id, uint ProgId, ulong CgroupId, uint AttachType)
+/// <summary>What the kernel says of a link: its type, ids and, for cgroup links, the cgroup and attach type;
+/// for TCX links, the interface and attach type.</summary>
+public readonly record struct BpfLinkInfo(uint Type, uint Id, uint ProgId, ulong CgroupId, uint AttachType, int Ifindex = 0)
 {
     public const uint TypeCgroup = 3; // BPF_LINK_TYPE_CGROUP
+    public const uint TypeTcx = 11;   // BPF_LINK_TYPE_TCX
 }
 
 /// <summary>The BPF file system: finding a mount, opening pinned objects, reading object info.</summary>
@@ -53,11 +55,24 @@ public static unsafe class BpfFs
         return new BpfMapInfo(info.Type, info.Id, info.KeySize, info.ValueSize, info.MaxEntries, info.MapFlags);
     }
 
+    /// <summary>The id of the program behind <paramref name="fd"/> (the head of <c>struct bpf_prog_info</c>: type, id).</summary>
+    public static uint ProgramId(int fd)
+    {
+        var head = stackalloc uint[2];
+        uint len = 8;
+        Errno.Check(LibBpf.bpf_obj_get_info_by_fd(fd, head, &len), "reading program info");
+        return head[1];
+    }
+
     public static BpfLinkInfo LinkInfo(int fd)
     {
         BpfLinkInfoHead info = default;
         uint len = (uint)sizeof(BpfLinkInfoHead);
         Errno.Check(LibBpf.bpf_obj_get_info_by_fd(fd, &info, &len), "reading link info");
+        // The type-specific part is a union: tcx { __u32 ifindex; __u32 attach_type; } where cgroup has
+        // { __u64 cgroup_id; __u32 attach_type; }.
+        if (info.Type == BpfLinkInfo.TypeTcx)
+            return new BpfLinkInfo(info.Type, info.Id, info.ProgId, 0, (uint)(info.CgroupId >> 32), (int)(uint)info.CgroupId);
         return new BpfLinkInfo(info.Type, info.Id, info.ProgId, info.CgroupId, info.AttachType);
     }
 }

@@ -49,6 +49,7 @@ internal static unsafe partial class LibBpf
     [LibraryImport(Library)] public static partial int bpf_tc_hook_destroy(BpfTcHook* hook);
     [LibraryImport(Library)] public static partial int bpf_tc_attach(BpfTcHook* hook, BpfTcOpts* opts);
     [LibraryImport(Library)] public static partial int bpf_tc_detach(BpfTcHook* hook, BpfTcOpts* opts);
+    [LibraryImport(Library)] public static partial int bpf_tc_query(BpfTcHook* hook, BpfTcOpts* opts);
 
     [LibraryImport(Library)] public static partial int bpf_map_update_elem(int fd, void* key, void* value, ulong flags);
     [LibraryImport(Library)] public static partial int bpf_map_lookup_elem(int fd, void* key, void* value);
@@ -105,7 +106,7 @@ internal struct BpfLinkInfoHead
     public uint Id;
     public uint ProgId;
     public uint Pad;
-    public ulong CgroupId;  // union member cgroup: cgroup_id, attach_type
+    public ulong CgroupId;  // union member cgroup: cgroup_id, attach_type; tcx: ifindex (low half), attach_type (high half)
     public uint AttachType;
     public uint Pad2;
 }

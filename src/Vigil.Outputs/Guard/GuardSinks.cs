@@ -33,6 +33,7 @@ public static class GuardText
         GuardHook.Sendmsg4 => "sendmsg4",
         GuardHook.Sendmsg6 => "sendmsg6",
         GuardHook.Egress => "egress",
+        GuardHook.TcEgress => "tc-egress",
         _ => "unknown",
     };
 
@@ -92,8 +93,16 @@ public sealed class GuardJsonSink : IGuardDecisionSink, IDisposable
             w.WriteNull("tid"u8);
             w.WriteNull("comm"u8);
         }
-        w.WriteNumber("uid"u8, d.Uid);
-        WriteStringOrNull(w, "user"u8, _names.UserName(d.Uid));
+        if (d.Uid is { } uid)
+        {
+            w.WriteNumber("uid"u8, uid);
+            WriteStringOrNull(w, "user"u8, _names.UserName(uid));
+        }
+        else
+        {
+            w.WriteNull("uid"u8);
+            w.WriteNull("user"u8);
+        }
         if (d.Gid is { } gid) w.WriteNumber("gid"u8, gid);
         else w.WriteNull("gid"u8);
         WriteStringOrNull(w, "exe"u8, _names.ExecutablePath(in d));
@@ -111,8 +120,9 @@ public sealed class GuardJsonSink : IGuardDecisionSink, IDisposable
             w.WriteNull("exe_inode"u8);
             w.WriteNull("exe_dev"u8);
         }
-        w.WriteNumber("cgroup_id"u8, d.CgroupId);
-        var cgroup = _names.CgroupPath(d.CgroupId);
+        if (d.CgroupId != 0) w.WriteNumber("cgroup_id"u8, d.CgroupId);
+        else w.WriteNull("cgroup_id"u8); // no owner: a forwarded packet
+        var cgroup = d.CgroupId != 0 ? _names.CgroupPath(d.CgroupId) : null;
         WriteStringOrNull(w, "cgroup"u8, cgroup);
         WriteStringOrNull(w, "container_id"u8, ContainerId.FromCgroupPath(cgroup));
         w.WriteNumber("family"u8, d.Family);
@@ -164,7 +174,7 @@ public sealed class GuardTableSink(TextWriter output, TimeBase time, IGuardNames
     {
         if (!_headerWritten)
         {
-            output.WriteLine($"{"TIME(UTC)",-16} {"VERDICT",-7} {"HOOK",-8} {"PID",7} {"COMM",-15} {"USER",-10} {"DESTINATION",-30} {"PROTO",-5} {"RULE",-20} {"SUPPR",5} {"CGROUP / EXE"}");
+            output.WriteLine($"{"TIME(UTC)",-16} {"VERDICT",-7} {"HOOK",-9} {"PID",7} {"COMM",-15} {"USER",-10} {"DESTINATION",-30} {"PROTO",-5} {"RULE",-20} {"SUPPR",5} {"CGROUP / EXE"}");
             _headerWritten = true;
         }
         var where = Place(in d);
@@ -177,14 +187,15 @@ public sealed class GuardTableSink(TextWriter output, TimeBase time, IGuardNames
         int n = TimeText.ClockMicros(time.ToUnixNanoseconds(d.TimestampNs), field);
         line.Left(field[..n], 16);
         line.Left(GuardText.Verdict(d.Verdict), 7);
-        line.Left(GuardText.Hook(d.Hook), 8);
+        line.Left(GuardText.Hook(d.Hook), 9);
         if (d.TaskKnown) line.Right(d.Tgid, 7);
         else line.Right("-", 7);
         line.Left(d.TaskKnown ? names.CommText(in d.Comm) : "-", 15);
-        if (names.UserName(d.Uid) is { } user) line.LeftTruncated(user, 10);
+        if (d.Uid is not { } uid) line.Left("-", 10);
+        else if (names.UserName(uid) is { } user) line.LeftTruncated(user, 10);
         else
         {
-            d.Uid.TryFormat(field, out n);
+            uid.TryFormat(field, out n);
             line.LeftTruncated(field[..n], 10);
         }
         n = AddressText.FormatEndpoint(in d.Destination, d.Family, d.Port, field);
@@ -207,6 +218,7 @@ public sealed class GuardTableSink(TextWriter output, TimeBase time, IGuardNames
     {
         var key = (d.CgroupId, d.ExeDev, d.ExeInode);
         if (_places.TryGetValue(key, out var place)) return place;
+        if (d.CgroupId == 0) return "-"; // no owner: a forwarded packet
         var cgroup = names.CgroupPath(d.CgroupId);
         var container = ContainerId.FromCgroupPath(cgroup);
         var exe = names.ExecutablePath(in d);

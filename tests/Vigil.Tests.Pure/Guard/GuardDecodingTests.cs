@@ -11,19 +11,24 @@ namespace Vigil.Tests.Pure.Guard;
 
 public class GuardEventDecoderTests
 {
-    internal static unsafe byte[] Record(ushort kind = 2, ushort version = 1, uint? size = null, bool egress = false)
+    /// <summary>A deny event of connect6; <paramref name="egress"/>: of the egress backstop (no task, no gid);
+    /// <paramref name="unowned"/>: of the TC enforcer for a forwarded packet (no task, no owner at all).</summary>
+    internal static unsafe byte[] Record(ushort kind = 2, ushort version = 1, uint? size = null, bool egress = false, bool unowned = false)
     {
         var buf = new byte[GuardEventDecoder.EventSize];
+        bool packet = egress || unowned;
         var ev = new GuardEvent
         {
-            CgroupId = 2761, ExeIno = egress ? 0UL : 248092UL, ExeDev = egress ? 0 : (254u << 20) | 1, Violated = 0b1010,
-            Pid = egress ? 0u : 5803u, Tgid = egress ? 0u : 5802u, Uid = 4242, Gid = egress ? uint.MaxValue : 4243, Generation = 3, Suppressed = 17,
-            Dport = 80, Family = 4, Protocol = 6, Verdict = (byte)GuardVerdict.Deny, Hook = (byte)(egress ? GuardHook.Egress : GuardHook.Connect6), Rule = 1,
+            CgroupId = unowned ? 0UL : 2761, ExeIno = packet ? 0UL : 248092UL, ExeDev = packet ? 0 : (254u << 20) | 1, Violated = 0b1010,
+            Pid = packet ? 0u : 5803u, Tgid = packet ? 0u : 5802u, Uid = unowned ? GuardConstants.UnknownId : 4242,
+            Gid = packet ? GuardConstants.UnknownId : 4243, Generation = 3, Suppressed = 17,
+            Dport = 80, Family = 4, Protocol = 6, Verdict = (byte)GuardVerdict.Deny,
+            Hook = (byte)(unowned ? GuardHook.TcEgress : egress ? GuardHook.Egress : GuardHook.Connect6), Rule = 1,
         };
         ev.Hdr = new EventHeader { Kind = kind, Version = version, Size = size ?? (uint)buf.Length, TsNs = 1_000_000_000 };
         byte[] addr = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 169, 254, 169, 254];
         for (int i = 0; i < 16; i++) ev.Daddr[i] = addr[i];
-        if (!egress) { var comm = "python3"u8; for (int i = 0; i < comm.Length; i++) ev.Comm[i] = comm[i]; }
+        if (!packet) { var comm = "python3"u8; for (int i = 0; i < comm.Length; i++) ev.Comm[i] = comm[i]; }
         MemoryMarshal.Write(buf, in ev);
         return buf;
     }
@@ -57,6 +62,17 @@ public class GuardEventDecoderTests
         Assert.Equal(DecodeResult.Ok, GuardEventDecoder.TryDecode(Record(egress: true), out var d));
         Assert.False(d.TaskKnown);
         Assert.Null(d.Gid);
+    }
+
+    [Fact]
+    public void UnownedRecordsHaveNoUidNoGidAndNoCgroup()
+    {
+        Assert.Equal(DecodeResult.Ok, GuardEventDecoder.TryDecode(Record(unowned: true), out var d));
+        Assert.Equal(GuardHook.TcEgress, d.Hook);
+        Assert.False(d.TaskKnown);
+        Assert.Null(d.Uid);
+        Assert.Null(d.Gid);
+        Assert.Equal(0ul, d.CgroupId);
     }
 
     [Fact]
@@ -156,6 +172,16 @@ public class GuardJsonSinkTests
             Assert.Equal(JsonValueKind.Null, e.GetProperty(field).ValueKind);
         Assert.Equal(4242, e.GetProperty("uid").GetInt32());
     }
+
+    [Fact]
+    public void AForwardedPacketHasNoOwnerAtAll()
+    {
+        var e = Write(GuardEventDecoderTests.Record(unowned: true));
+        Assert.Equal("tc-egress", e.GetProperty("hook").GetString());
+        foreach (var field in new[] { "pid", "tid", "comm", "uid", "user", "gid", "exe", "exe_inode", "exe_dev", "cgroup_id", "cgroup", "container_id" })
+            Assert.Equal(JsonValueKind.Null, e.GetProperty(field).ValueKind);
+        Assert.Equal("169.254.169.254", e.GetProperty("daddr").GetString());
+    }
 }
 
 public class GuardTableSinkTests
@@ -175,11 +201,12 @@ public class GuardTableSinkTests
     [Fact]
     public void OneRowPerDecisionWithFixedColumnsAndDashesForUnknowns()
     {
-        var lines = Table(GuardEventDecoderTests.Record(), GuardEventDecoderTests.Record(egress: true)).Split('\n');
-        Assert.Equal("TIME(UTC)        VERDICT HOOK         PID COMM            USER       DESTINATION                    PROTO RULE                 SUPPR CGROUP / EXE", lines[0]);
+        var lines = Table(GuardEventDecoderTests.Record(), GuardEventDecoderTests.Record(egress: true), GuardEventDecoderTests.Record(unowned: true)).Split('\n');
+        Assert.Equal("TIME(UTC)        VERDICT HOOK          PID COMM            USER       DESTINATION                    PROTO RULE                 SUPPR CGROUP / EXE", lines[0]);
         var container = "/system.slice/docker-" + new string('a', 64) + ".scope (container aaaaaaaaaaaa)";
-        Assert.Equal("00:00:01.000000  deny    connect6    5802 python3         builder    169.254.169.254:80             tcp   metadata-root-only      17 " + container + " /usr/bin/python3.11", lines[1]);
-        Assert.Equal("00:00:01.000000  deny    egress         - -               builder    169.254.169.254:80             tcp   metadata-root-only      17 " + container, lines[2]);
-        Assert.Equal("", lines[3]);
+        Assert.Equal("00:00:01.000000  deny    connect6     5802 python3         builder    169.254.169.254:80             tcp   metadata-root-only      17 " + container + " /usr/bin/python3.11", lines[1]);
+        Assert.Equal("00:00:01.000000  deny    egress          - -               builder    169.254.169.254:80             tcp   metadata-root-only      17 " + container, lines[2]);
+        Assert.Equal("00:00:01.000000  deny    tc-egress       - -               -          169.254.169.254:80             tcp   metadata-root-only      17 -", lines[3]);
+        Assert.Equal("", lines[4]);
     }
 }
