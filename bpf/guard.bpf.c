@@ -99,6 +99,7 @@ struct {
 } vigil_guard_rate SEC(".maps");
 
 #define SOCK_RAW 3
+#define VIGIL_TCP_SYN 0x02 /* in the TCP header's flags byte */
 
 /* What is being judged: destination as looked up (IPv4 as ::ffff:a.b.c.d, family 4). */
 struct target {
@@ -106,6 +107,7 @@ struct target {
 	__u16 port;
 	__u8 family;
 	__u8 protocol;
+	__u8 tcp_flags; /* packet hooks: the TCP header's flags byte (0 when there is none) */
 };
 
 /* Who is calling, as far as the hook can know. */
@@ -634,18 +636,21 @@ int vigil_guard_sendmsg6(struct bpf_sock_addr *ctx)
  * the hook judges the socket that sent it (guard.h, "Packet hooks"). Packets without a socket owner
  * that the host made (RSTs, ICMP errors) pass. */
 
-/* The destination port of a TCP or UDP header at l4 (0 when it is not in the linear data). */
-static __always_inline __u16 l4_dport(void *l4, void *data_end, __u8 protocol)
+/* The destination port of a TCP or UDP header at l4, and a TCP header's flags (each left 0 when it is
+ * not in the linear data). */
+static __always_inline void l4_fields(void *l4, void *data_end, struct target *t)
 {
-	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
-		return 0;
-	__be16 *ports = l4;
-	/* One register for the check and the load: clang otherwise recomputes data + offset after the
+	if (t->protocol != IPPROTO_TCP && t->protocol != IPPROTO_UDP)
+		return;
+	__u8 *h = l4;
+	/* One register for the check and the loads: clang otherwise recomputes data + offset after the
 	 * check, and the verifier does not carry the checked range over to the copy. */
-	barrier_var(ports);
-	if ((void *)(ports + 2) > data_end)
-		return 0;
-	return bpf_ntohs(ports[1]);
+	barrier_var(h);
+	if ((void *)(h + 4) > data_end)
+		return;
+	t->port = (__u16)h[2] << 8 | h[3];
+	if (t->protocol == IPPROTO_TCP && (void *)(h + 14) <= data_end)
+		t->tcp_flags = h[13];
 }
 
 /* The destination of an IPv4/IPv6 packet at l3 (proto: its ETH_P_*). False when it is neither or too
@@ -660,7 +665,7 @@ static __always_inline bool parse_l3(__u16 proto, void *l3, void *data_end, stru
 		t->protocol = ip->protocol;
 		/* Non-first fragments carry no L4 header: judged with port 0 (any-port rules only). */
 		if (!(bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK))
-			t->port = l4_dport(l3 + ip->ihl * 4, data_end, t->protocol);
+			l4_fields(l3 + ip->ihl * 4, data_end, t);
 		return true;
 	}
 	if (proto == ETH_P_IPV6) {
@@ -676,7 +681,7 @@ static __always_inline bool parse_l3(__u16 proto, void *l3, void *data_end, stru
 		case VIGIL_IPV6_UPPER:
 			t->protocol = next;
 			if (off <= VIGIL_MAX_L3_HEADER)
-				t->port = l4_dport(l3 + off, data_end, next);
+				l4_fields(l3 + off, data_end, t);
 			break;
 		case VIGIL_IPV6_LATER_FRAGMENT: /* no L4 header: judged with port 0 (any-port rules only) */
 		case VIGIL_IPV6_TOO_DEEP:
@@ -801,6 +806,11 @@ static __always_inline int tc_judge(struct __sk_buff *skb, __u16 proto, __u32 l3
 		/* Request and time-wait mini sockets answer the peer (SYN-ACK, last ACK): the host's own replies. */
 		sk = bpf_sk_fullsock(sk);
 		if (!sk)
+			return TC_ACT_UNSPEC;
+		/* A TCP connection is judged at its SYN, as connect() is by the cgroup enforcer: without an
+		 * allowed SYN there is no connection, and later segments may leave after close(), when the socket
+		 * has no file (so no credentials) left. */
+		if (sk->type == SOCK_STREAM && t.protocol == IPPROTO_TCP && !(t.tcp_flags & VIGIL_TCP_SYN))
 			return TC_ACT_UNSPEC;
 	} else if (!skb->ingress_ifindex) {
 		return TC_ACT_UNSPEC; /* made by the host itself (RST, ICMP error) */

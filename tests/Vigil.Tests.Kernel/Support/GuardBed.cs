@@ -7,7 +7,10 @@ namespace Vigil.Tests.Kernel.Support;
 /// One network namespace holds 169.254.169.254 and fd00:ec2::254 on its loopback with a python HTTP server
 /// on port 80 (dual stack), so no packet leaves it. Clients join the test cgroup (or its child
 /// <c>allowed</c>) first, then enter the namespace (ip netns exec hides cgroup2), then switch to a test
-/// uid with setpriv. `vigil watch guard` is attached to the test cgroup only, never the root.</summary>
+/// uid with setpriv. `vigil watch guard` is attached to the test cgroup only, never the root.
+/// Routed (the TC enforcer's bed): the metadata service lives in a second namespace behind a veth pair,
+/// <see cref="Uplink"/>, whose egress the enforcer guards; a third namespace, <see cref="ForwardedNetns"/>,
+/// reaches it through the clients' namespace, which forwards (a container behind a host, as the host sees it).</summary>
 public sealed class GuardBed : IDisposable
 {
     private static int _counter;
@@ -15,6 +18,14 @@ public sealed class GuardBed : IDisposable
     public const string MetadataV6 = "fd00:ec2::254";
 
     public string Netns { get; }
+    /// <summary>Routed: where the metadata service runs (else <see cref="Netns"/>).</summary>
+    public string ServerNetns { get; }
+    /// <summary>Routed: a client namespace whose packets <see cref="Netns"/> forwards.</summary>
+    public string ForwardedNetns { get; }
+    /// <summary>Routed: the clients' interface towards the metadata service (the TC enforcer's).</summary>
+    public const string Uplink = "vgup";
+    /// <summary>Routed: an address of the server namespace that no policy guards (the server answers there too).</summary>
+    public const string UnguardedV4 = "10.77.0.2", UnguardedV6 = "fd77::2";
     public string Cgroup { get; }
     public string AllowedCgroup { get; }
     /// <summary>The cgroup path relative to the mount, as policies and events write it.</summary>
@@ -49,11 +60,13 @@ public sealed class GuardBed : IDisposable
 
     /// <summary><paramref name="imds"/>: the server is Support/servers/fake_imds.py (the IMDSv2 token flow)
     /// instead of python's http.server.</summary>
-    public GuardBed(bool imds = false)
+    public GuardBed(bool imds = false, bool routed = false)
     {
         int n = Interlocked.Increment(ref _counter);
         int pid = Environment.ProcessId;
         Netns = $"vgg{pid}x{n}";
+        ServerNetns = routed ? Netns + "s" : Netns;
+        ForwardedNetns = routed ? Netns + "f" : "";
         var mount = Vigil.Interop.Cgroups.FindV2Mount() ?? throw new InvalidOperationException("no cgroup v2 mount on this machine");
         CgroupRelative = $"/vigil-guard-{pid}-{n}";
         Cgroup = mount + CgroupRelative;
@@ -72,15 +85,16 @@ public sealed class GuardBed : IDisposable
             Directory.CreateDirectory(AllowedCgroup);
             Ip("netns", "add", Netns);
             Ip("-n", Netns, "link", "set", "lo", "up");
-            Ip("-n", Netns, "addr", "add", MetadataV4 + "/32", "dev", "lo");
-            Ip("-n", Netns, "addr", "add", MetadataV6 + "/128", "dev", "lo", "nodad");
+            if (routed) Route();
+            Ip("-n", ServerNetns, "addr", "add", MetadataV4 + "/32", "dev", "lo");
+            Ip("-n", ServerNetns, "addr", "add", MetadataV6 + "/128", "dev", "lo", "nodad");
             // The server is root and outside the guarded cgroup: accepting is not connecting.
             var server = imds
-                ? TestNetwork.StartIn(Netns, "/usr/bin/python3", "-u", Path.Combine(AppContext.BaseDirectory, "Support", "servers", "fake_imds.py"), "80", ImdsToken)
-                : TestNetwork.StartIn(Netns, "/usr/bin/python3", "-u", "-m", "http.server", "--bind", "::", "--directory", Dir, "80");
+                ? TestNetwork.StartIn(ServerNetns, "/usr/bin/python3", "-u", Path.Combine(AppContext.BaseDirectory, "Support", "servers", "fake_imds.py"), "80", ImdsToken)
+                : TestNetwork.StartIn(ServerNetns, "/usr/bin/python3", "-u", "-m", "http.server", "--bind", "::", "--directory", Dir, "80");
             _processes.Add(server);
             var sw = Stopwatch.StartNew();
-            while (TestNetwork.Exec(Netns, "ss", "-Hltn", "sport = :80").Stdout.Trim().Length == 0)
+            while (TestNetwork.Exec(ServerNetns, "ss", "-Hltn", "sport = :80").Stdout.Trim().Length == 0)
             {
                 if (sw.Elapsed > TimeSpan.FromSeconds(15)) throw new TimeoutException("metadata server did not listen: " + server.Stderr);
                 Thread.Sleep(50);
@@ -95,6 +109,37 @@ public sealed class GuardBed : IDisposable
 
     private static void Ip(params string[] args) => Proc.Run("ip", args).EnsureSuccess("ip " + string.Join(' ', args));
 
+    /// <summary>Routed mode: clients (10.77.0.1) —Uplink— server (10.77.0.2, metadata on lo); forwarded
+    /// client (10.78.0.2) — clients' namespace (10.78.0.1, forwarding). Each veth is created inside a
+    /// namespace with its peer moved straight into another: no interface appears in the host's namespace.</summary>
+    private void Route()
+    {
+        foreach (var ns in new[] { ServerNetns, ForwardedNetns })
+        {
+            Ip("netns", "add", ns);
+            Ip("-n", ns, "link", "set", "lo", "up");
+        }
+        Ip("-n", Netns, "link", "add", Uplink, "type", "veth", "peer", "name", "vgsrv", "netns", ServerNetns);
+        Ip("-n", Netns, "link", "add", "vgfwd", "type", "veth", "peer", "name", "vgcli", "netns", ForwardedNetns);
+        foreach (var (ns, dev, v4, v6) in new[]
+                 {
+                     (Netns, Uplink, "10.77.0.1/24", "fd77::1/64"), (ServerNetns, "vgsrv", UnguardedV4 + "/24", UnguardedV6 + "/64"),
+                     (Netns, "vgfwd", "10.78.0.1/24", "fd78::1/64"), (ForwardedNetns, "vgcli", "10.78.0.2/24", "fd78::2/64"),
+                 })
+        {
+            Ip("-n", ns, "addr", "add", v4, "dev", dev);
+            Ip("-n", ns, "addr", "add", v6, "dev", dev, "nodad");
+            Ip("-n", ns, "link", "set", dev, "up");
+        }
+        Ip("-n", Netns, "route", "add", MetadataV4 + "/32", "via", UnguardedV4);
+        Ip("-n", Netns, "-6", "route", "add", MetadataV6 + "/128", "via", UnguardedV6);
+        Ip("-n", ServerNetns, "route", "add", "10.78.0.0/24", "via", "10.77.0.1");
+        Ip("-n", ServerNetns, "-6", "route", "add", "fd78::/64", "via", "fd77::1");
+        Ip("-n", ForwardedNetns, "route", "add", "default", "via", "10.78.0.1");
+        Ip("-n", ForwardedNetns, "-6", "route", "add", "default", "via", "fd78::1");
+        // Forwarding in the clients' namespace only (each namespace has its own).
+        TestNetwork.Exec(Netns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1").EnsureSuccess("enabling forwarding");
+    }
     public string WritePolicy(string yaml)
     {
         var path = Path.Combine(Dir, $"policy-{Guid.NewGuid():N}.yaml");
@@ -114,6 +159,36 @@ public sealed class GuardBed : IDisposable
         proc.WaitFor("vigil: guarding", TimeSpan.FromSeconds(30));
         return proc;
     }
+
+    /// <summary>Routed: starts `vigil watch guard -o json --enforcer tc --iface IFACE` (default <see cref="Uplink"/>)
+    /// inside the clients' namespace (the launcher, e.g. setpriv, runs inside it too) and waits until it guards.</summary>
+    public Proc.Running StartTcVigil(string policyPath, IEnumerable<string>? extra = null, IEnumerable<string>? launcher = null,
+                                     bool pinned = false, string? vigil = null, string iface = Uplink)
+    {
+        string[] pin = pinned ? ["--pin-dir", PinDir] : ["--no-pin"];
+        var all = InNetns([.. launcher ?? [], vigil ?? Repo.Vigil, "watch", "guard", "-o", "json", "--policy", policyPath,
+                           "--enforcer", "tc", "--iface", iface, .. pin, .. extra ?? []]);
+        var proc = Proc.Start(all[0], all.Skip(1));
+        _vigil = proc;
+        proc.WaitFor("vigil: guarding", TimeSpan.FromSeconds(30));
+        return proc;
+    }
+
+    /// <summary>A command line run in the clients' namespace with the cgroup2 hierarchy mounted back at
+    /// /sys/fs/cgroup (ip netns exec mounts a fresh sysfs over /sys, hiding it), so vigil resolves cgroups
+    /// as on a host. The mount lives in ip netns exec's own mount namespace and ends with the command.</summary>
+    private string[] InNetns(string[] command) =>
+        ["ip", "netns", "exec", Netns, "/bin/sh", "-c", "mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$@\"", "sh", .. command];
+
+    /// <summary>Runs a vigil command (e.g. `guard status`) inside the clients' namespace.</summary>
+    public Proc.Result VigilInNetns(params string[] args)
+    {
+        var all = InNetns([Repo.Vigil, .. args]);
+        return Proc.Run(all[0], all.Skip(1), TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Routed: runs a command as root in the forwarded client's namespace.</summary>
+    public Proc.Result RunForwarded(params string[] command) => TestNetwork.Exec(ForwardedNetns, command);
 
     /// <summary>The running vigil (for signals and its output).</summary>
     public Proc.Running VigilProcess => _vigil ?? throw new InvalidOperationException("vigil is not running");
@@ -193,11 +268,13 @@ public sealed class GuardBed : IDisposable
         def result(f, host):
             try:
                 f(host); return "OK"
+            except TimeoutError:
+                return "TIMEOUT"  # a dropped SYN (the TC enforcer)
             except OSError as e:
                 return errno.errorcode.get(e.errno, str(e.errno))
         def tcp(host):
             fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-            s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(5)
+            s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(float(os.environ.get("VIGIL_CONNECT_TIMEOUT", "5")))
             try: s.connect((host, port))
             finally: s.close()
         def udp(host):
@@ -225,7 +302,8 @@ public sealed class GuardBed : IDisposable
         foreach (var p in _processes) p.Dispose();
         // Unmounting the private bpffs drops its pins: pinned links detach, pinned maps are freed.
         if (_bpffs is not null) Proc.Run("umount", _bpffs);
-        Proc.Run("ip", "netns", "delete", Netns);
+        foreach (var ns in new[] { Netns, ServerNetns, ForwardedNetns }.Where(n => n.Length > 0).Distinct())
+            Proc.Run("ip", "netns", "delete", ns);
         foreach (var dir in new[] { AllowedCgroup, Cgroup })
             for (int i = 0; i < 50 && Directory.Exists(dir); i++)
             {
