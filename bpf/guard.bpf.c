@@ -713,22 +713,31 @@ static __always_inline int judge_packet(struct vigil_guard_counters *c, const st
 					struct bpf_sock *sk, const struct target *t, __u8 hook)
 {
 	const struct vigil_guard_config *cfg = p->cfg;
-	count(c, VIGIL_GUARD_STAT_CHECKED);
 	__u64 r = guarded_rules(p, t);
 	if (!r) {
+		count(c, VIGIL_GUARD_STAT_CHECKED);
 		count(c, VIGIL_GUARD_STAT_UNGUARDED);
 		return 1;
 	}
+	/* A socket with no file is the kernel's own — the TCP control socket that sends RSTs and time-wait
+	 * ACKs (a SOCK_RAW socket of uid 0 in the root cgroup) — so its packets are the host's, as those with
+	 * no socket at all (seen on Debian's 6.1 and 6.12, where the time-wait ACKs of allowed connections
+	 * came from it). A user socket loses its file only after close(), when only TCP still sends. */
+	const struct cred *cred = NULL;
+	if (sk && !(cred = socket_cred(sk))) {
+		count(c, VIGIL_GUARD_STAT_HOST_PACKETS);
+		return 1;
+	}
+	count(c, VIGIL_GUARD_STAT_CHECKED);
 	count(c, VIGIL_GUARD_STAT_GUARDED);
 	__u32 uid = VIGIL_GUARD_UNKNOWN_ID, gid = VIGIL_GUARD_UNKNOWN_ID;
-	const struct cred *cred = NULL;
 	__u64 a = 0;
 	if (sk) {
 		uid = bpf_get_socket_uid(skb);
+		gid = BPF_CORE_READ(cred, gid.val);
 		if (r & cfg->uid_rules)
 			a |= allowed_by(p, VIGIL_GUARD_PRINCIPAL_UID, uid, 0);
-		if (((r & ~a) & cfg->gid_rules) && (cred = socket_cred(sk))) {
-			gid = BPF_CORE_READ(cred, gid.val);
+		if ((r & ~a) & cfg->gid_rules) {
 			a |= allowed_by(p, VIGIL_GUARD_PRINCIPAL_GID, gid, 0);
 			if ((r & ~a) & cfg->gid_rules)
 				a |= supplementary_allowed(p, BPF_CORE_READ(cred, group_info));
@@ -744,8 +753,6 @@ static __always_inline int judge_packet(struct vigil_guard_counters *c, const st
 		return allow;
 	struct vigil_guard_event *ev = reserve(c, cfg, t, hook, v, uid);
 	if (ev) {
-		if (sk && !cred && (cred = socket_cred(sk)))
-			gid = BPF_CORE_READ(cred, gid.val);
 		ev->pid = 0;
 		ev->tgid = 0;
 		ev->gid = gid;

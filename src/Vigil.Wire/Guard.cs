@@ -212,7 +212,8 @@ public enum GuardStat
     HttpBytes = 14,
     TcPackets = 15,
     Unowned = 16,
-    Count = 17,
+    HostPackets = 17,
+    Count = 18,
 }
 
 /// <summary>Mirror of <c>struct vigil_guard_settings</c>: load-time settings in .rodata.</summary>

@@ -214,7 +214,10 @@ enum vigil_guard_stat {
 	 * container's namespace): unowned counts those among the guarded. */
 	VIGIL_GUARD_STAT_TC_PACKETS = 15,     /* packets the TC enforcer saw (all, on every interface it guards) */
 	VIGIL_GUARD_STAT_UNOWNED = 16,        /* guarded packets judged without an owner (forwarded) */
-	VIGIL_GUARD_STAT_COUNT = 17,
+	/* Packet hooks: packets to a guarded destination from a kernel socket (no file: the TCP control socket's
+	 * RSTs and time-wait ACKs), passed as the host's own without a decision (not in checked). */
+	VIGIL_GUARD_STAT_HOST_PACKETS = 17,
+	VIGIL_GUARD_STAT_COUNT = 18,
 };
 
 /* Load-time settings, in .rodata (not changed by a policy reload). */

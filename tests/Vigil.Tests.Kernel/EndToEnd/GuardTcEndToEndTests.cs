@@ -82,6 +82,8 @@ public class GuardTcEndToEndTests
         var (events, stats) = bed.StopVigil();
         Assert.True(NoTcHookLeft(bed), "an unpinned vigil leaves no TC hook behind");
 
+        // Every decision in the test's output: what a kernel of the matrix did differently is read there.
+        foreach (var e in events) TestContext.Current.TestOutputHelper?.WriteLine(e.GetRawText());
         var hooks = new MatrixHooks("guard");
         hooks.Check("tc-egress", () =>
         {
@@ -139,6 +141,13 @@ public class GuardTcEndToEndTests
     {
         using var bed = new GuardBed(routed: true);
         const string Tun = "vgtun", Target = "169.254.170.23"; // reached through the tun device only
+        // Debian builds tun as a module, and devtmpfs has no /dev/net/tun until it is loaded (the matrix VMs run
+        // no udev or kmod static-nodes): make the standard node, whose first open loads the module.
+        if (!File.Exists("/dev/net/tun"))
+        {
+            Directory.CreateDirectory("/dev/net");
+            Proc.Run("mknod", "-m", "0666", "/dev/net/tun", "c", "10", "200").EnsureSuccess("creating /dev/net/tun");
+        }
         var readerPath = Path.Combine(bed.Dir, "tun_reader.py");
         File.WriteAllText(readerPath, TunReaderPy);
         var reader = TestNetwork.StartIn(bed.Netns, Python, "-u", readerPath, Tun);
