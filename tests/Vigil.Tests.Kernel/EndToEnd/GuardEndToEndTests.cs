@@ -12,19 +12,6 @@ public class GuardEndToEndTests
     private const int AllowedUid = 47001, DeniedUid = 47002, AllowedGid = 47100, OtherGid = 47101;
     private static readonly string Python = "/usr/bin/python3";
 
-    private static string Policy(string mode, string allow) => $"""
-        version: 1
-        endpoint_sets:
-          - name: metadata
-            addresses: [{MetadataV4}, {MetadataV6}]
-            ports: [80]
-        rules:
-          - name: metadata-guard
-            endpoint_set: metadata
-            mode: {mode}
-            allow:
-        {allow}
-        """;
 
     private static string Result(Proc.Result r)
     {
@@ -55,7 +42,7 @@ public class GuardEndToEndTests
         var pythonCopy = Path.Combine(bed.Dir, "allowed-python");
         File.Copy(Proc.Run("readlink", "-f", Python).Stdout.Trim(), pythonCopy);
         File.SetUnixFileMode(pythonCopy, (UnixFileMode)0x1ED);
-        bed.StartVigil(bed.WritePolicy(Policy("enforce", $"""
+        bed.StartVigil(bed.WritePolicy(MetadataPolicy("enforce", $"""
                   users: [{AllowedUid}]
                   groups: [{AllowedGid}]
                   executables: [{pythonCopy}]
@@ -192,7 +179,7 @@ public class GuardEndToEndTests
     public void AuditModeAllowsTheConnectionAndReportsIt()
     {
         using var bed = new GuardBed();
-        bed.StartVigil(bed.WritePolicy(Policy("audit", $"      users: [{AllowedUid}]")));
+        bed.StartVigil(bed.WritePolicy(MetadataPolicy("audit", $"      users: [{AllowedUid}]")));
         var denied = new As(DeniedUid, OtherGid);
         Assert.Equal("OK", Result(bed.Python(denied, Python, "tcp", MetadataV4, "80")));
         var curl = bed.Run(denied, "curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "10", $"http://[{MetadataV6}]/");
@@ -211,7 +198,7 @@ public class GuardEndToEndTests
     public void ATightRetryLoopIsRateLimitedAndTheSuppressedCountsAddUp()
     {
         using var bed = new GuardBed();
-        bed.StartVigil(bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]")), ["--rate-burst", "3"]);
+        bed.StartVigil(bed.WritePolicy(MetadataPolicy("enforce", $"      users: [{AllowedUid}]")), ["--rate-burst", "3"]);
         var denied = new As(DeniedUid, OtherGid);
         Assert.Equal("EPERM=300", Result(bed.Python(denied, Python, "tcp", MetadataV4, "80", "300")));
         Thread.Sleep(1200); // a new one-second window
@@ -254,7 +241,7 @@ public class GuardEndToEndTests
     public void ProgramsAreDetachedWhenVigilExits()
     {
         using var bed = new GuardBed();
-        bed.StartVigil(bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]")));
+        bed.StartVigil(bed.WritePolicy(MetadataPolicy("enforce", $"      users: [{AllowedUid}]")));
         var attached = Proc.Run("bpftool", "cgroup", "show", bed.Cgroup).Stdout;
         foreach (var hook in new[] { "connect4", "connect6", "sendmsg4", "sendmsg6", "egress" })
             Assert.Contains(hook, attached);

@@ -16,19 +16,6 @@ public class GuardTcEndToEndTests
     private static readonly string[] LeastPrivilege = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
         $"--inh-caps={ThreeCaps}", $"--ambient-caps={ThreeCaps}", $"--bounding-set={ThreeCaps}"];
 
-    private static string Policy(string mode, string allow, string addresses = $"{MetadataV4}, {MetadataV6}") => $"""
-        version: 1
-        endpoint_sets:
-          - name: metadata
-            addresses: [{addresses}]
-            ports: [80]
-        rules:
-          - name: metadata-guard
-            endpoint_set: metadata
-            mode: {mode}
-            allow:
-        {allow}
-        """;
 
     /// <summary>The python client's results line, with a short connect timeout (a dropped SYN never answers).</summary>
     private static string[] Client(GuardBed bed, As who, string action, string hosts, string port = "80")
@@ -54,7 +41,7 @@ public class GuardTcEndToEndTests
     public void TheTcEnforcerAdmitsEachAllowedSocketAndDropsEveryOtherPacketToAGuardedDestination()
     {
         using var bed = new GuardBed(routed: true);
-        var start = bed.StartTcVigil(bed.WritePolicy(Policy("enforce", $"""
+        var start = bed.StartTcVigil(bed.WritePolicy(MetadataPolicy("enforce", $"""
                   users: [{AllowedUid}]
                   groups: [{AllowedGid}]
                   cgroups: [{bed.CgroupRelative}/allowed]
@@ -156,7 +143,7 @@ public class GuardTcEndToEndTests
             reader.WaitFor("ready", TimeSpan.FromSeconds(15));
             foreach (var args in new[] { new[] { "link", "set", Tun, "up" }, ["addr", "add", "10.79.0.1/24", "dev", Tun], ["route", "add", Target + "/32", "dev", Tun] })
                 TestNetwork.Exec(bed.Netns, ["ip", .. args]).EnsureSuccess("ip " + string.Join(' ', args));
-            bed.StartTcVigil(bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]", Target)), iface: Tun);
+            bed.StartTcVigil(bed.WritePolicy(MetadataPolicy("enforce", $"      users: [{AllowedUid}]", Target)), iface: Tun);
 
             // Nothing answers on the tun device: both time out; only the allowed SYN may leave it.
             Assert.Equal(["TIMEOUT"], Client(bed, new As(DeniedUid, OtherGid), "tcp", Target));
@@ -194,7 +181,7 @@ public class GuardTcEndToEndTests
     public void APinnedTcEnforcerSurvivesKill9IsAdoptedAndRemoved()
     {
         using var bed = new GuardBed(routed: true);
-        var policy = bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]"));
+        var policy = bed.WritePolicy(MetadataPolicy("enforce", $"      users: [{AllowedUid}]"));
         var denied = new As(DeniedUid, OtherGid);
         bed.StartTcVigil(policy, pinned: true);
         Assert.Equal(["TIMEOUT"], Client(bed, denied, "tcp", MetadataV4));
@@ -230,7 +217,7 @@ public class GuardTcEndToEndTests
     public void AuditModeLetsEveryPacketThroughAndReportsTheRefusedOwners()
     {
         using var bed = new GuardBed(routed: true);
-        bed.StartTcVigil(bed.WritePolicy(Policy("audit", $"      users: [{AllowedUid}]")));
+        bed.StartTcVigil(bed.WritePolicy(MetadataPolicy("audit", $"      users: [{AllowedUid}]")));
         Assert.Equal(["OK", "OK"], Client(bed, new As(DeniedUid, OtherGid), "tcp", $"{MetadataV4},{MetadataV6}"));
         var (events, stats) = bed.StopVigil();
         Assert.NotEmpty(events);
@@ -242,7 +229,7 @@ public class GuardTcEndToEndTests
     public void BadTcInvocationsAreRefusedBeforeAnythingIsAttached()
     {
         using var bed = new GuardBed(routed: true);
-        var policy = bed.WritePolicy(Policy("enforce", $"      users: [{AllowedUid}]"));
+        var policy = bed.WritePolicy(MetadataPolicy("enforce", $"      users: [{AllowedUid}]"));
         Proc.Result Vigil(params string[] args) => TestNetwork.Exec(bed.Netns, [Repo.Vigil, "watch", "guard", "--no-pin", "--policy", policy, .. args]);
 
         var noIface = Vigil("--enforcer", "tc");
@@ -257,7 +244,7 @@ public class GuardTcEndToEndTests
         Assert.Equal(2, withCgroup.ExitCode);
 
         // A policy allowing an executable: the enforcer cannot see one, so the policy is refused, with its place.
-        var exePolicy = bed.WritePolicy(Policy("enforce", $"      executables: [{Proc.Run("readlink", "-f", Python).Stdout.Trim()}]"));
+        var exePolicy = bed.WritePolicy(MetadataPolicy("enforce", $"      executables: [{Proc.Run("readlink", "-f", Python).Stdout.Trim()}]"));
         var exe = TestNetwork.Exec(bed.Netns, Repo.Vigil, "watch", "guard", "--no-pin", "--policy", exePolicy, "--enforcer", "tc", "--iface", Uplink);
         Assert.Equal(2, exe.ExitCode);
         Assert.Matches($@"{System.Text.RegularExpressions.Regex.Escape(exePolicy)}:\d+:\d+: rules\[0\]\.allow\.executables\[0\]: the tc enforcer cannot judge executables", exe.Stderr);

@@ -109,6 +109,22 @@ public sealed class GuardBed : IDisposable
 
     private static void Ip(params string[] args) => Proc.Run("ip", args).EnsureSuccess("ip " + string.Join(' ', args));
 
+    /// <summary>A policy with one rule, metadata-guard, over port 80 of <paramref name="addresses"/> (default: both
+    /// metadata addresses); <paramref name="allow"/> is the YAML under <c>allow:</c>, indented by six spaces.</summary>
+    public static string MetadataPolicy(string mode, string allow, string addresses = $"{MetadataV4}, {MetadataV6}") => $"""
+        version: 1
+        endpoint_sets:
+          - name: metadata
+            addresses: [{addresses}]
+            ports: [80]
+        rules:
+          - name: metadata-guard
+            endpoint_set: metadata
+            mode: {mode}
+            allow:
+        {allow}
+        """;
+
     /// <summary>Routed mode: clients (10.77.0.1) —Uplink— server (10.77.0.2, metadata on lo); forwarded
     /// client (10.78.0.2) — clients' namespace (10.78.0.1, forwarding). Each veth is created inside a
     /// namespace with its peer moved straight into another: no interface appears in the host's namespace.</summary>
