@@ -100,6 +100,7 @@ struct {
 
 #define SOCK_RAW 3
 #define VIGIL_TCP_SYN 0x02 /* in the TCP header's flags byte */
+#define VIGIL_TCP_ACK 0x10
 
 /* What is being judged: destination as looked up (IPv4 as ::ffff:a.b.c.d, family 4). */
 struct target {
@@ -795,7 +796,98 @@ int vigil_guard_egress(struct __sk_buff *skb)
 /* ---- TC egress: the enforcer for hosts without cgroup v2 (--enforcer tc) ----
  * Every packet leaving a chosen interface to a guarded destination is judged by the socket that sent it
  * (TCP, UDP and raw alike); everything else passes untouched (TC_ACT_UNSPEC, so programs attached after
- * this one still run). A refused packet is dropped: unlike connect's EPERM, a TCP connect then times out. */
+ * this one still run). A refused packet is dropped; a refused TCP SYN is answered with a RST (tc_reset). */
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+struct tcp_reset_v4 {
+	struct iphdr ip;
+	struct tcphdr tcp;
+};
+
+struct tcp_reset_v6 {
+	struct ipv6hdr ip;
+	struct tcphdr tcp;
+};
+
+/* The RST|ACK header answering a SYN header: ports swapped, acknowledging the SYN's sequence number. */
+static __always_inline void reset_tcp(struct tcphdr *rst, const struct tcphdr *syn)
+{
+	__builtin_memset(rst, 0, sizeof(*rst));
+	rst->source = syn->dest;
+	rst->dest = syn->source;
+	rst->ack_seq = bpf_htonl(bpf_ntohl(syn->seq) + 1);
+	rst->doff = 5;
+	rst->rst = 1;
+	rst->ack = 1;
+}
+
+/* A refused SYN becomes the RST the destination would send, turned back in through the interface
+ * (bpf_redirect to its ingress): the connect() fails at once with ECONNREFUSED, as with iptables' REJECT
+ * --reject-with tcp-reset, instead of timing out while every retransmitted SYN is dropped. A forwarded
+ * SYN's RST is routed back to its sender the same way. Only plain headers are answered (IPv4 without
+ * options, IPv6 without extension headers, as connect() sends them); anything else is dropped. */
+static __always_inline int tc_reset(struct vigil_guard_counters *c, struct __sk_buff *skb, __u16 proto, __u32 l3off)
+{
+	__u8 macs[12];
+	if (l3off && (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) < 0))
+		return TC_ACT_SHOT;
+	if (proto == ETH_P_IP) {
+		struct tcp_reset_v4 in, out = {};
+		if (bpf_skb_load_bytes(skb, l3off, &in, sizeof(in)) < 0 || in.ip.ihl != 5)
+			return TC_ACT_SHOT;
+		out.ip.version = 4;
+		out.ip.ihl = 5;
+		out.ip.tot_len = bpf_htons(sizeof(out));
+		out.ip.ttl = 64;
+		out.ip.protocol = IPPROTO_TCP;
+		out.ip.saddr = in.ip.daddr;
+		out.ip.daddr = in.ip.saddr;
+		out.ip.check = csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)&out.ip, sizeof(out.ip), 0));
+		reset_tcp(&out.tcp, &in.tcp);
+		__be32 pseudo[3] = { out.ip.saddr, out.ip.daddr, bpf_htonl(IPPROTO_TCP << 16 | sizeof(out.tcp)) };
+		__s64 sum = bpf_csum_diff(NULL, 0, pseudo, sizeof(pseudo), 0);
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)&out.tcp, sizeof(out.tcp), (__u32)sum);
+		out.tcp.check = csum_fold((__u32)sum);
+		if (bpf_skb_change_tail(skb, l3off + sizeof(out), 0) < 0 ||
+		    bpf_skb_store_bytes(skb, l3off, &out, sizeof(out), 0) < 0)
+			return TC_ACT_SHOT;
+	} else {
+		struct tcp_reset_v6 in, out = {};
+		if (bpf_skb_load_bytes(skb, l3off, &in, sizeof(in)) < 0 || in.ip.nexthdr != IPPROTO_TCP)
+			return TC_ACT_SHOT;
+		out.ip.version = 6;
+		out.ip.payload_len = bpf_htons(sizeof(out.tcp));
+		out.ip.nexthdr = IPPROTO_TCP;
+		out.ip.hop_limit = 64;
+		out.ip.saddr = in.ip.daddr;
+		out.ip.daddr = in.ip.saddr;
+		reset_tcp(&out.tcp, &in.tcp);
+		__s64 sum = bpf_csum_diff(NULL, 0, (__be32 *)&out.ip.saddr, 32, 0);
+		__be32 len_next[2] = { bpf_htonl(sizeof(out.tcp)), bpf_htonl(IPPROTO_TCP) };
+		sum = bpf_csum_diff(NULL, 0, len_next, sizeof(len_next), (__u32)sum);
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)&out.tcp, sizeof(out.tcp), (__u32)sum);
+		out.tcp.check = csum_fold((__u32)sum);
+		if (bpf_skb_change_tail(skb, l3off + sizeof(out), 0) < 0 ||
+		    bpf_skb_store_bytes(skb, l3off, &out, sizeof(out), 0) < 0)
+			return TC_ACT_SHOT;
+	}
+	if (l3off) {
+		/* The frame comes back from the destination's side: its addresses swap. */
+		__u8 swapped[12];
+		__builtin_memcpy(swapped, macs + 6, 6);
+		__builtin_memcpy(swapped + 6, macs, 6);
+		if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) < 0)
+			return TC_ACT_SHOT;
+	}
+	count(c, VIGIL_GUARD_STAT_TC_RESETS);
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+}
+
 static __always_inline int tc_judge(struct __sk_buff *skb, __u16 proto, __u32 l3off)
 {
 	struct vigil_guard_counters *c = counters();
@@ -822,7 +914,11 @@ static __always_inline int tc_judge(struct __sk_buff *skb, __u16 proto, __u32 l3
 	} else if (!skb->ingress_ifindex) {
 		return TC_ACT_UNSPEC; /* made by the host itself (RST, ICMP error) */
 	}
-	return judge_packet(c, &p, skb, sk, &t, VIGIL_GUARD_HOOK_TC_EGRESS) ? TC_ACT_UNSPEC : TC_ACT_SHOT;
+	if (judge_packet(c, &p, skb, sk, &t, VIGIL_GUARD_HOOK_TC_EGRESS))
+		return TC_ACT_UNSPEC;
+	if (t.protocol == IPPROTO_TCP && (t.tcp_flags & (VIGIL_TCP_SYN | VIGIL_TCP_ACK)) == VIGIL_TCP_SYN)
+		return tc_reset(c, skb, proto, l3off);
+	return TC_ACT_SHOT;
 }
 
 /* Interfaces with Ethernet framing (and loopback, which uses it too). */

@@ -213,7 +213,8 @@ public enum GuardStat
     TcPackets = 15,
     Unowned = 16,
     HostPackets = 17,
-    Count = 18,
+    TcResets = 18,
+    Count = 19,
 }
 
 /// <summary>Mirror of <c>struct vigil_guard_settings</c>: load-time settings in .rodata.</summary>

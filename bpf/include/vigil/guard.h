@@ -217,7 +217,8 @@ enum vigil_guard_stat {
 	/* Packet hooks: packets to a guarded destination from a kernel socket (no file: the TCP control socket's
 	 * RSTs and time-wait ACKs), passed as the host's own without a decision (not in checked). */
 	VIGIL_GUARD_STAT_HOST_PACKETS = 17,
-	VIGIL_GUARD_STAT_COUNT = 18,
+	VIGIL_GUARD_STAT_TC_RESETS = 18,      /* refused TCP SYNs the TC enforcer answered with a RST (of denied) */
+	VIGIL_GUARD_STAT_COUNT = 19,
 };
 
 /* Load-time settings, in .rodata (not changed by a policy reload). */

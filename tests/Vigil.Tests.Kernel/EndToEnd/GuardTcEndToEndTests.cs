@@ -7,7 +7,8 @@ namespace Vigil.Tests.Kernel.EndToEnd;
 
 /// <summary>`vigil watch guard --enforcer tc`: the TC egress enforcer on a veth of a test namespace, with the fake
 /// metadata service in a second namespace behind it and a third namespace whose packets are forwarded through it.
-/// A refused TCP connect is dropped, so the client sees a timeout (not EPERM, which only a connect hook can give).</summary>
+/// A refused TCP SYN is answered with a RST, so connect() fails at once with ECONNREFUSED (EPERM only a connect hook
+/// can give); a refused UDP or raw packet is dropped.</summary>
 public class GuardTcEndToEndTests
 {
     private const int AllowedUid = 47001, DeniedUid = 47002, AllowedGid = 47100, OtherGid = 47101;
@@ -17,7 +18,7 @@ public class GuardTcEndToEndTests
         $"--inh-caps={ThreeCaps}", $"--ambient-caps={ThreeCaps}", $"--bounding-set={ThreeCaps}"];
 
 
-    /// <summary>The python client's results line, with a short connect timeout (a dropped SYN never answers).</summary>
+    /// <summary>The python client's results line, with a short connect timeout (nothing answers on the tun device).</summary>
     private static string[] Client(GuardBed bed, As who, string action, string hosts, string port = "80")
     {
         var r = bed.Run(who, "env", "VIGIL_CONNECT_TIMEOUT=1.5", Python, bed.ClientScript, action, hosts, port);
@@ -75,10 +76,10 @@ public class GuardTcEndToEndTests
         hooks.Check("tc-egress", () =>
         {
             foreach (var (what, results) in admitted) Assert.True(results is ["OK", "OK"], $"allowed by {what}: {string.Join(' ', results)}");
-            Assert.Equal(["TIMEOUT", "TIMEOUT"], refused);
-            Assert.True(refusedTook < TimeSpan.FromSeconds(10), "each refused connect timed out once");
+            Assert.Equal(["ECONNREFUSED", "ECONNREFUSED"], refused); // the RST the enforcer answered the SYN with
+            Assert.True(refusedTook < TimeSpan.FromSeconds(1.5), $"a refused connect fails at once (took {refusedTook})");
             Assert.Equal(["OK", "OK"], unguarded);
-            Assert.Equal(28, forwarded.ExitCode);                 // curl: timeout
+            Assert.Equal(7, forwarded.ExitCode);                  // curl: couldn't connect (the RST went back to it)
             Assert.True(forwardedUnguarded.ExitCode == 0, forwardedUnguarded.Stderr);
             Assert.All(events, e => Assert.Equal("tc-egress", e.GetProperty("hook").GetString()));
             Assert.All(events, e => Assert.Equal("deny", e.GetProperty("verdict").GetString()));
@@ -106,6 +107,7 @@ public class GuardTcEndToEndTests
             Assert.All(unowned, e => Assert.Equal(JsonValueKind.Null, e.GetProperty("cgroup_id").ValueKind));
             var k = stats.GetProperty("kernel");
             Assert.True(k.GetProperty("unowned").GetUInt64() >= 1);
+            Assert.True(k.GetProperty("tc_resets").GetUInt64() >= 3, "the refused SYNs (IPv4, IPv6, forwarded) were answered");
             Assert.True(k.GetProperty("tc_packets").GetUInt64() > k.GetProperty("checked").GetUInt64() / 2);
             Assert.Equal(k.GetProperty("checked").GetUInt64(), k.GetProperty("unguarded").GetUInt64() + k.GetProperty("guarded").GetUInt64());
             Assert.Equal(k.GetProperty("guarded").GetUInt64(),
@@ -145,8 +147,10 @@ public class GuardTcEndToEndTests
                 TestNetwork.Exec(bed.Netns, ["ip", .. args]).EnsureSuccess("ip " + string.Join(' ', args));
             bed.StartTcVigil(bed.WritePolicy(MetadataPolicy("enforce", $"      users: [{AllowedUid}]", Target)), iface: Tun);
 
-            // Nothing answers on the tun device: both time out; only the allowed SYN may leave it.
-            Assert.Equal(["TIMEOUT"], Client(bed, new As(DeniedUid, OtherGid), "tcp", Target));
+            // The refused SYN is answered with a RST turned back in through the device (no link header to swap;
+            // tun has no checksum offload, so the stack checks the RST's checksums); only the allowed SYN leaves
+            // the device, and nothing answers it there.
+            Assert.Equal(["ECONNREFUSED"], Client(bed, new As(DeniedUid, OtherGid), "tcp", Target));
             Thread.Sleep(300);
             Assert.DoesNotContain($"SYN {Target}:80", reader.Stdout);
             Assert.Equal(["TIMEOUT"], Client(bed, new As(AllowedUid, OtherGid), "tcp", Target));
@@ -184,15 +188,15 @@ public class GuardTcEndToEndTests
         var policy = bed.WritePolicy(MetadataPolicy("enforce", $"      users: [{AllowedUid}]"));
         var denied = new As(DeniedUid, OtherGid);
         bed.StartTcVigil(policy, pinned: true);
-        Assert.Equal(["TIMEOUT"], Client(bed, denied, "tcp", MetadataV4));
+        Assert.Equal(["ECONNREFUSED"], Client(bed, denied, "tcp", MetadataV4));
 
         bed.KillVigil();
-        Assert.Equal(["TIMEOUT"], Client(bed, denied, "tcp", MetadataV4)); // no agent runs: the kernel still enforces
+        Assert.Equal(["ECONNREFUSED"], Client(bed, denied, "tcp", MetadataV4)); // no agent runs: the kernel still enforces
         Assert.Equal(["OK"], Client(bed, new As(AllowedUid, OtherGid), "tcp", MetadataV4));
 
         var second = bed.StartTcVigil(policy, pinned: true);
         Assert.Contains("adopted 1 attached links", second.Stderr);
-        Assert.Equal(["TIMEOUT"], Client(bed, denied, "tcp", MetadataV6));
+        Assert.Equal(["ECONNREFUSED"], Client(bed, denied, "tcp", MetadataV6));
         bed.StopVigil(); // enforce: stays pinned
 
         var status = bed.VigilInNetns("guard", "status", "--pin-dir", bed.PinDir, "-o", "json");
@@ -204,7 +208,7 @@ public class GuardTcEndToEndTests
         Assert.Equal((Uplink, true), (hook.GetProperty("interface").GetString(), hook.GetProperty("attached").GetBoolean()));
         var kind = hook.GetProperty("kind").GetString();
         Assert.Contains(kind, new[] { "tcx", "netlink clsact" });
-        Assert.Equal(["TIMEOUT"], Client(bed, denied, "tcp", MetadataV4));
+        Assert.Equal(["ECONNREFUSED"], Client(bed, denied, "tcp", MetadataV4));
 
         var remove = bed.VigilInNetns("guard", "remove", "--pin-dir", bed.PinDir);
         Assert.True(remove.ExitCode == 0, remove.Stderr);
