@@ -9,7 +9,7 @@ public static class WatchGuardCommand
     public static Command Create()
     {
         var policy = new Option<string?>("--policy") { Description = "guard policy file (YAML, docs/policy.md); default: the embedded default policy" };
-        var enforcer = new Option<string>("--enforcer") { Description = "cgroup: connect/sendmsg hooks refuse with EPERM (needs cgroup v2); tc: TC egress on --iface interfaces drops refused packets (hosts without cgroup v2)", DefaultValueFactory = _ => "cgroup" };
+        var enforcer = new Option<string>("--enforcer") { Description = "cgroup: connect/sendmsg hooks refuse with EPERM (needs cgroup v2); tc: TC egress on --iface interfaces answers refused connects with a RST and drops other refused packets (hosts without cgroup v2)", DefaultValueFactory = _ => "cgroup" };
         enforcer.AcceptOnlyFromAmong("cgroup", "tc");
         var cgroup = new Option<string?>("--cgroup") { Description = "cgroup enforcer: guard the processes of this cgroup v2 subtree (default: the root, i.e. every process)" };
         var iface = new Option<string[]>("--iface", "-i") { Description = "tc enforcer: guard the egress of this interface (repeatable)", AllowMultipleArgumentsPerToken = false };

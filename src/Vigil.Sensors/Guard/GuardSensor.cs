@@ -21,7 +21,7 @@ public enum GuardEnforcer
     /// <summary>cgroup connect4/6 and sendmsg4/6 (EPERM at once) and the cgroup_skb egress backstop.</summary>
     Cgroup,
     /// <summary>TC egress on chosen interfaces (hosts without cgroup v2): packets to guarded destinations are
-    /// judged by their socket and dropped when refused.</summary>
+    /// judged by their socket; a refused SYN is answered with a RST, other refused packets are dropped.</summary>
     Tc,
 }
 
@@ -46,7 +46,7 @@ public sealed record GuardSensorOptions
 /// <summary>The guard (bpf/guard.bpf.c). Cgroup enforcer: cgroup connect4/6 and sendmsg4/6 refuse
 /// connections the policy forbids with EPERM; cgroup_skb egress drops what raw sockets send to guarded
 /// destinations; attached with BPF links to one cgroup. TC enforcer: a TC egress program on each chosen
-/// interface drops refused packets (TCX links, or netlink filters before Linux 6.6). Without a pin directory
+/// interface refuses packets: a SYN gets a RST, anything else is dropped (TCX links, or netlink filters before Linux 6.6). Without a pin directory
 /// nothing outlives this object. With one, maps and hooks are pinned there; a start that finds them adopts
 /// them — the maps are reused and each hook's program is replaced in place (BPF_LINK_UPDATE, or a netlink
 /// replace) — so the hooks never run without a program and the previous policy stays in force until the
