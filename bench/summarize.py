@@ -237,6 +237,10 @@ def guard(rows):
         print(f"| {case[0]} | v{case[1]} | {case[2]} | " + " | ".join(cells) + " |")
     print()
     print(quiet_note(lat))
+    during = [num(r["others_idle_during"]) for r in lat if "others_idle_during" in r]
+    if during:
+        print(f"Idle of the CPUs other than the client's during each measurement: min {min(during):.0f}%, median {median(during):.0f}%; "
+              f"{sum(1 for d in during if d < 80)} of {len(during)} below 80%.\n")
 
     # Program cost from BPF_ENABLE_STATS: summed over repetitions per (scenario, case, program).
     progs = [r for r in rows if r.get("kind") == "guard_prog"]

@@ -343,6 +343,9 @@ YAML
         bpftool cgroup show "$GUARD_CG" --json | jq -r '.[] | select(.name | startswith("vigil_guard_")) | .id' |
             while read -r id; do bpftool prog show id "$id" --json | jq -r '"\(.name) \(.run_cnt // 0) \(.run_time_ns // 0)"'; done | sort
     }
+    # "idle total" ticks of every CPU but CPU 0 (the client's): how idle the rest of the machine was
+    # during a measurement shows whether something else ran meanwhile (recorded, not acted on).
+    others_ticks() { awk '/^cpu[0-9]+ / && $1 != "cpu0" { idle += $5 + $6; for (i = 2; i <= 9; i++) total += $i } END { print idle + 0, total + 0 }' /proc/stat; }
     # One measurement: connect_loop ADDRESS as UID, in the test cgroup (joined first: ip netns exec hides
     # cgroup2) and namespace NS. With stats=1 it runs under bpf_stats_run (BPF_ENABLE_STATS for exactly
     # that long) and the guard programs' run_cnt/run_time_ns deltas are recorded next to it.
@@ -352,6 +355,8 @@ YAML
         [[ " ${GUARDED[*]} " == *" $addr "* ]] && dst=guarded
         wait_quiet
         local tags="scenario=$scenario dst=$dst family=$family uid=$uid rep=$rep stats=$stats idle_before=$IDLE"
+        local i0 t0 i1 t1
+        read -r i0 t0 < <(others_ticks)
         local client=(sh -c "echo \$\$ >'$GUARD_CG/cgroup.procs' && exec ip netns exec '$ns' taskset -c 0 setpriv --reuid $uid --regid $uid --clear-groups '$WORK/connect_loop' '$addr' $GUARD_PORT $count 30")
         if ((stats)); then
             before=$(guard_prog_stats)
@@ -364,7 +369,8 @@ YAML
         else
             line=$(timeout 60 "${client[@]}") || die "connect_loop failed: $scenario $addr uid $uid"
         fi
-        echo "$line $tags" >>"$OUT/guard.txt"
+        read -r i1 t1 < <(others_ticks)
+        echo "$line $tags others_idle_during=$((t1 > t0 ? 100 * (i1 - i0) / (t1 - t0) : 100))" >>"$OUT/guard.txt"
     }
     guard_cases() { # scenario ns rep stats count: the eight cases, in reverse order on even reps
         local cases=() c
