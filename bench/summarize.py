@@ -182,7 +182,8 @@ def guard(rows):
     if not conn and not cost:
         return
     print("## 4. Metadata guard\n")
-    lat = [r for r in conn if r.get("stats") == "0"]
+    kept = [r for r in conn if r.get("disturbed") != "1"]
+    lat = [r for r in kept if r.get("stats") == "0"]
     # (scenario, dst, family, uid) -> {rep: row}
     by = defaultdict(dict)
     for r in lat:
@@ -237,16 +238,17 @@ def guard(rows):
         print(f"| {case[0]} | v{case[1]} | {case[2]} | " + " | ".join(cells) + " |")
     print()
     print(quiet_note(lat))
-    during = [num(r["others_idle_during"]) for r in lat if "others_idle_during" in r]
-    if during:
-        print(f"Idle of the CPUs other than the client's during each measurement: min {min(during):.0f}%, median {median(during):.0f}%; "
-              f"{sum(1 for d in during if d < 80)} of {len(during)} below 80%.\n")
+    shares = [num(r["cpu_share"]) for r in lat if "cpu_share" in r]
+    if shares:
+        redo = [r for r in conn if r.get("disturbed") == "1"]
+        print(f"The client's share of its CPU over each kept measurement: min {min(shares):.2f}, median {median(shares):.2f}; "
+              f"{len(redo)} measurement(s) had less than the required share and were made again (kept in the raw results as disturbed=1).\n")
 
     # Program cost from BPF_ENABLE_STATS: summed over repetitions per (scenario, case, program).
-    progs = [r for r in rows if r.get("kind") == "guard_prog"]
+    progs = [r for r in rows if r.get("kind") == "guard_prog" and r.get("disturbed") != "1"]
     if progs:
         connects = defaultdict(int)
-        for r in conn:
+        for r in kept:
             if r.get("stats") == "1":
                 connects[(r["scenario"], r["dst"], r["family"], r["uid"])] += int(r["n"]) + int(r["warmup"])
         tot = defaultdict(lambda: [0, 0])

@@ -15,8 +15,12 @@
  * A connected socket is closed with SO_LINGER {1, 0} (an RST, no TIME_WAIT): 20 000 connects a
  * second to one address would otherwise use up the ephemeral ports within a TIME_WAIT (60 s).
  *
+ * Whether something else took the CPU meanwhile (a shared machine): the timed loop's involuntary
+ * context switches (preempted=) and its CPU time over its wall time (cpu_share=, near 1 when nothing
+ * else ran: a connect to loopback does not sleep).
+ *
  * Prints one line: RESULT kind=guard_connect n=... ok=... eperm=... econnrefused=... other=...
- * connect_{median,p90,p99,mean,min}_ns=... cycle_{median,mean}_ns=... seconds=... */
+ * connect_{median,p90,p99,mean,min}_ns=... cycle_{median,mean}_ns=... seconds=... preempted=... cpu_share=... */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +41,11 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double cpu_seconds(const struct rusage *ru)
+{
+	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) + (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -140,6 +150,8 @@ int main(int argc, char **argv)
 	for (long i = 0; i < warmup; i++)
 		once(&t, &warm, &ignored);
 
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t start = now_ns(), deadline = start + (uint64_t)(max_seconds * 1e9);
 	long n = 0;
 	while (n < count) {
@@ -149,17 +161,20 @@ int main(int argc, char **argv)
 			break;
 	}
 	double seconds = (double)(now_ns() - start) / 1e9;
+	getrusage(RUSAGE_SELF, &ru1);
+	long preempted = ru1.ru_nivcsw - ru0.ru_nivcsw;
+	double cpu_share = (cpu_seconds(&ru1) - cpu_seconds(&ru0)) / seconds;
 
 	double conn_mean = mean(conn, n), cyc_mean = mean(cyc, n);
 	qsort(conn, n, sizeof(*conn), cmp_u64);
 	qsort(cyc, n, sizeof(*cyc), cmp_u64);
 	printf("RESULT kind=guard_connect n=%ld ok=%ld eperm=%ld econnrefused=%ld other=%ld other_errno=%s "
 	       "connect_median_ns=%llu connect_p90_ns=%llu connect_p99_ns=%llu connect_mean_ns=%.1f connect_min_ns=%llu "
-	       "cycle_median_ns=%llu cycle_mean_ns=%.1f seconds=%.3f warmup=%ld\n",
+	       "cycle_median_ns=%llu cycle_mean_ns=%.1f seconds=%.3f warmup=%ld preempted=%ld cpu_share=%.3f\n",
 	       n, o.ok, o.eperm, o.econnrefused, o.other, o.other ? strerrorname_np(o.other_errno) : "-",
 	       (unsigned long long)pct(conn, n, 0.5), (unsigned long long)pct(conn, n, 0.9),
 	       (unsigned long long)pct(conn, n, 0.99), conn_mean, (unsigned long long)conn[0],
-	       (unsigned long long)pct(cyc, n, 0.5), cyc_mean, seconds, warmup);
+	       (unsigned long long)pct(cyc, n, 0.5), cyc_mean, seconds, warmup, preempted, cpu_share);
 	free(conn);
 	free(cyc);
 	return 0;
