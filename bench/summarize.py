@@ -241,8 +241,11 @@ def guard(rows):
     shares = [num(r["cpu_share"]) for r in lat if "cpu_share" in r]
     if shares:
         redo = [r for r in conn if r.get("disturbed") == "1"]
-        print(f"The client's share of its CPU over each kept measurement: min {min(shares):.2f}, median {median(shares):.2f}; "
-              f"{len(redo)} measurement(s) had less than the required share and were made again (kept in the raw results as disturbed=1).\n")
+        foreign = [num(r["foreign_cpu"]) for r in lat if "foreign_cpu" in r]
+        print(f"The client's share of its CPU over each kept measurement: min {min(shares):.2f}, median {median(shares):.2f}"
+              + (f"; other processes' CPU use meanwhile, % of the machine: median {median(foreign):.0f}, max {max(foreign):.0f}" if foreign else "")
+              + f". {len(redo)} measurement(s) were disturbed (too little CPU share or too much other load) and made again "
+              "(kept in the raw results as disturbed=1).\n")
 
     # Program cost from BPF_ENABLE_STATS: summed over repetitions per (scenario, case, program).
     progs = [r for r in rows if r.get("kind") == "guard_prog" and r.get("disturbed") != "1"]

@@ -17,10 +17,11 @@
  *
  * Whether something else took the CPU meanwhile (a shared machine): the timed loop's involuntary
  * context switches (preempted=) and its CPU time over its wall time (cpu_share=, near 1 when nothing
- * else ran: a connect to loopback does not sleep).
+ * else ran: a connect to loopback does not sleep), and the whole process's CPU time (process_cpu_s=, so
+ * the script can tell other processes' CPU use from this one's).
  *
  * Prints one line: RESULT kind=guard_connect n=... ok=... eperm=... econnrefused=... other=...
- * connect_{median,p90,p99,mean,min}_ns=... cycle_{median,mean}_ns=... seconds=... preempted=... cpu_share=... */
+ * connect_{median,p90,p99,mean,min}_ns=... cycle_{median,mean}_ns=... seconds=... preempted=... cpu_share=... process_cpu_s=... */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -166,15 +167,17 @@ int main(int argc, char **argv)
 	double cpu_share = (cpu_seconds(&ru1) - cpu_seconds(&ru0)) / seconds;
 
 	double conn_mean = mean(conn, n), cyc_mean = mean(cyc, n);
+	struct rusage ru_end;
+	getrusage(RUSAGE_SELF, &ru_end);
 	qsort(conn, n, sizeof(*conn), cmp_u64);
 	qsort(cyc, n, sizeof(*cyc), cmp_u64);
 	printf("RESULT kind=guard_connect n=%ld ok=%ld eperm=%ld econnrefused=%ld other=%ld other_errno=%s "
 	       "connect_median_ns=%llu connect_p90_ns=%llu connect_p99_ns=%llu connect_mean_ns=%.1f connect_min_ns=%llu "
-	       "cycle_median_ns=%llu cycle_mean_ns=%.1f seconds=%.3f warmup=%ld preempted=%ld cpu_share=%.3f\n",
+	       "cycle_median_ns=%llu cycle_mean_ns=%.1f seconds=%.3f warmup=%ld preempted=%ld cpu_share=%.3f process_cpu_s=%.3f\n",
 	       n, o.ok, o.eperm, o.econnrefused, o.other, o.other ? strerrorname_np(o.other_errno) : "-",
 	       (unsigned long long)pct(conn, n, 0.5), (unsigned long long)pct(conn, n, 0.9),
 	       (unsigned long long)pct(conn, n, 0.99), conn_mean, (unsigned long long)conn[0],
-	       (unsigned long long)pct(cyc, n, 0.5), cyc_mean, seconds, warmup, preempted, cpu_share);
+	       (unsigned long long)pct(cyc, n, 0.5), cyc_mean, seconds, warmup, preempted, cpu_share, cpu_seconds(&ru_end));
 	free(conn);
 	free(cyc);
 	return 0;
