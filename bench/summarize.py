@@ -163,8 +163,8 @@ def net(rows):
     print()
 
 
-GUARD_SCENARIOS = [("none", "no guard"), ("guard", "guard (HTTP audit on)"), ("guard_nohttp", "guard, HTTP audit off"),
-                   ("iptables", "iptables instead")]
+GUARD_SCENARIOS = [("none", "no guard"), ("guard", "guard (HTTP audit on)"), ("guard_http1", "guard, HTTP budget 1 byte"),
+                   ("guard_nohttp", "guard, HTTP audit off"), ("iptables", "iptables instead")]
 GUARD_CASES = [(dst, family, uid) for dst in ("guarded", "unguarded") for family in ("4", "6") for uid in ("0", "65534")]
 
 
@@ -208,30 +208,33 @@ def guard(rows):
         return "-" if d is None else f"{d[0]:+.2f} [{d[1]:+.2f}..{d[2]:+.2f}]"
 
     reps = sorted({r["rep"] for r in lat}, key=int)
-    for field, title in [("connect_median_ns", "connect() alone"), ("cycle_median_ns", "socket() + connect() + close()")]:
-        print(f"### {title}: median latency, µs\n")
+    present = {r["scenario"] for r in lat}
+    scenarios = [(k, t) for k, t in GUARD_SCENARIOS if k in present]
+    for field, title in [("connect_median_ns", "connect() alone, median"), ("cycle_median_ns", "socket() + connect() + close(), median"),
+                         ("cycle_mean_ns", "socket() + connect() + close(), mean (rare expensive calls count)")]:
+        print(f"### {title}: latency, µs\n")
         print(f"Median of the {len(reps)} repetitions' medians [min-max]; each repetition runs every scenario "
               "(order rotated) and each case once. Outcome shown when not a successful connect.\n")
-        print("| destination | IP | uid | " + " | ".join(t for _, t in GUARD_SCENARIOS) + " |")
-        print("|---|---|---|" + "---|" * len(GUARD_SCENARIOS))
+        print("| destination | IP | uid | " + " | ".join(t for _, t in scenarios) + " |")
+        print("|---|---|---|" + "---|" * len(scenarios))
         for case in GUARD_CASES:
-            print(f"| {case[0]} | v{case[1]} | {case[2]} | " + " | ".join(cell(s_, case, field) for s_, _ in GUARD_SCENARIOS) + " |")
+            print(f"| {case[0]} | v{case[1]} | {case[2]} | " + " | ".join(cell(s_, case, field) for s_, _ in scenarios) + " |")
         print()
         print(f"Added per call, µs: median over repetitions of the difference within a repetition [min..max] ({title}).\n")
-        print("| destination | IP | uid | guard - none | guard (HTTP off) - none | iptables - none | guard - iptables | guard (HTTP off) - iptables |")
-        print("|---|---|---|---|---|---|---|---|")
+        pairs = [(a, b) for a, b in [("guard", "none"), ("guard_http1", "none"), ("guard_nohttp", "none"), ("iptables", "none"),
+                                     ("guard", "iptables"), ("guard_nohttp", "iptables")] if a in present and b in present]
+        print("| destination | IP | uid | " + " | ".join(f"{a} - {b}" for a, b in pairs) + " |")
+        print("|---|---|---|" + "---|" * len(pairs))
         for case in GUARD_CASES:
-            print(f"| {case[0]} | v{case[1]} | {case[2]} | {fmt(paired('guard', 'none', case, field))} | "
-                  f"{fmt(paired('guard_nohttp', 'none', case, field))} | {fmt(paired('iptables', 'none', case, field))} | "
-                  f"{fmt(paired('guard', 'iptables', case, field))} | {fmt(paired('guard_nohttp', 'iptables', case, field))} |")
+            print(f"| {case[0]} | v{case[1]} | {case[2]} | " + " | ".join(fmt(paired(a, b, case, field)) for a, b in pairs) + " |")
         print()
 
     print("Tail of connect(): p90 / p99 / mean in µs (median over repetitions).\n")
-    print("| destination | IP | uid | " + " | ".join(t for _, t in GUARD_SCENARIOS) + " |")
-    print("|---|---|---|" + "---|" * len(GUARD_SCENARIOS))
+    print("| destination | IP | uid | " + " | ".join(t for _, t in scenarios) + " |")
+    print("|---|---|---|" + "---|" * len(scenarios))
     for case in GUARD_CASES:
         cells = []
-        for s_, _ in GUARD_SCENARIOS:
+        for s_, _ in scenarios:
             g = by.get((s_,) + case)
             cells.append("-" if not g else " / ".join(f"{median([num(r[f]) / 1000 for r in g.values()]):.1f}"
                                                       for f in ("connect_p90_ns", "connect_p99_ns", "connect_mean_ns")))
@@ -268,7 +271,7 @@ def guard(rows):
               "and without stats): part of it is inside each run_time_ns.\n")
         print("| scenario | destination | IP | uid | connect4/6 ns/run | egress ns/run | egress runs per connect | guard programs per connect |")
         print("|---|---|---|---|---|---|---|---|")
-        for s_ in ("guard", "guard_nohttp"):
+        for s_ in ("guard", "guard_http1", "guard_nohttp"):
             for case in GUARD_CASES:
                 key = (s_,) + case
                 n = connects.get(key)
@@ -284,10 +287,15 @@ def guard(rows):
     if vig:
         print("`vigil watch guard` per run: CPU time over the latency pass (8 cases), kernel counters over the whole run "
               "(latency and stats passes):\n")
-        print("| scenario | rep | vigil CPU s | checked | guarded | allowed | denied | emitted | rate_limited | ring_full | http_records | http_lost | received by vigil |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        attempts = defaultdict(int)
+        for r in lat:
+            attempts[(r["scenario"], r["rep"])] += int(r["n"]) + int(r["warmup"])
+        print("| scenario | rep | vigil CPU s | µs per connect attempt | checked | guarded | allowed | denied | emitted | rate_limited | ring_full | http_records | http_lost | received by vigil |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in sorted(vig, key=lambda r: (r["scenario"], int(r["rep"]))):
-            print(f"| {r['scenario']} | {r['rep']} | {r['cpu_seconds']} | {r['checked']} | {r['guarded']} | {r['allowed']} | {r['denied']} | "
+            n = attempts.get((r["scenario"], r["rep"]), 0)
+            per = f"{num(r['cpu_seconds']) * 1e6 / n:.2f}" if n else "-"
+            print(f"| {r['scenario']} | {r['rep']} | {r['cpu_seconds']} | {per} | {r['checked']} | {r['guarded']} | {r['allowed']} | {r['denied']} | "
                   f"{r['emitted']} | {r['rate_limited']} | {r['ring_full']} | {r['http_records']} | {r['http_lost']} | {r['user_received']} |")
         print()
 
