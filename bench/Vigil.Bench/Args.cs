@@ -23,7 +23,7 @@ public sealed class Args
 
     public static int Run(string[] args, Func<string, Func<Args, int>?> verbs)
     {
-        const string usage = "usage: Vigil.Bench ring|tc-cost|sensor [--option value]... (see eng/bench.sh)";
+        const string usage = "usage: Vigil.Bench ring|tc-cost|sensor|guard-cost [--option value]... (see eng/bench.sh)";
         if (args.Length == 0) { Console.Error.WriteLine(usage); return 1; }
         var verb = verbs(args[0]);
         if (verb is null) { Console.Error.WriteLine(usage); return 1; }

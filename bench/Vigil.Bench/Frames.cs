@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
 
 namespace Vigil.Bench;
 
@@ -40,6 +42,30 @@ public static class Frames
         src.CopyTo(ip[8..]);
         dst.CopyTo(ip[24..]);
         Tcp(ip[Ipv6Header..], payload);
+        return f;
+    }
+
+    /// <summary>Ethernet + IPv4 or IPv6 (by the addresses) + TCP (ACK|PSH) + payload, source port 40000 to
+    /// <paramref name="port"/>: the frames of the guard's per-packet benchmark, to guarded and unguarded destinations.</summary>
+    public static byte[] Tcp(IPAddress source, IPAddress destination, ushort port, int payload)
+    {
+        if (source.AddressFamily != destination.AddressFamily) throw new ArgumentException("source and destination are of different families");
+        bool v6 = destination.AddressFamily == AddressFamily.InterNetworkV6;
+        var f = v6 ? TcpV6(payload) : TcpV4(payload);
+        var ip = f.AsSpan(EthernetHeader);
+        if (v6)
+        {
+            source.GetAddressBytes().CopyTo(ip[8..]);
+            destination.GetAddressBytes().CopyTo(ip[24..]);
+        }
+        else
+        {
+            source.GetAddressBytes().CopyTo(ip[12..]);
+            destination.GetAddressBytes().CopyTo(ip[16..]);
+            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], 0);
+            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Ipv4Checksum(ip[..Ipv4Header]));
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(ip[((v6 ? Ipv6Header : Ipv4Header) + 2)..], port);
         return f;
     }
 

@@ -6,5 +6,6 @@ return Args.Run(args, verb => verb switch
     "ring" => RingBench.Run,
     "tc-cost" => TcCostBench.Run,
     "sensor" => SensorHarness.Run,
+    "guard-cost" => GuardCostBench.Run,
     _ => null,
 });
