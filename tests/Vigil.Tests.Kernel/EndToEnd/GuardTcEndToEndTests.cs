@@ -208,6 +208,12 @@ public class GuardTcEndToEndTests
         Assert.Equal((Uplink, true), (hook.GetProperty("interface").GetString(), hook.GetProperty("attached").GetBoolean()));
         var kind = hook.GetProperty("kind").GetString();
         Assert.Contains(kind, new[] { "tcx", "netlink clsact" });
+
+        // Adopting it with the other enforcer is refused before anything is attached (on the test cgroup, never the root).
+        var other = bed.VigilInNetns("watch", "guard", "--policy", policy, "--pin-dir", bed.PinDir, "--cgroup", bed.CgroupRelative, "--duration", "1s");
+        Assert.NotEqual(0, other.ExitCode);
+        Assert.Contains("uses the tc enforcer, not cgroup", other.Stderr);
+        Assert.Equal("", Proc.Run("bpftool", "cgroup", "show", bed.Cgroup).Stdout.Trim());
         Assert.Equal(["ECONNREFUSED"], Client(bed, denied, "tcp", MetadataV4));
 
         var remove = bed.VigilInNetns("guard", "remove", "--pin-dir", bed.PinDir);
