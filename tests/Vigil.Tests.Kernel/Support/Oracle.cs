@@ -30,8 +30,12 @@ public sealed class Oracle : IDisposable
             Thread.Sleep(100);
         }
         _proc.Interrupt(TimeSpan.FromSeconds(10));
+        Report = string.Join("; ", _proc.Stderr.Split('\n').Where(l => l.Contains("packets", StringComparison.Ordinal)).Select(l => l.Trim()));
         return Segment.FromCapture(File);
     }
+
+    /// <summary>tcpdump's own account at exit ("N packets captured; N received by filter; N dropped by kernel").</summary>
+    public string Report { get; private set; } = "";
 
     public void Dispose()
     {
