@@ -113,9 +113,6 @@ public sealed class BpfProgram
 
     internal nint Raw => _prog;
 
-    /// <summary>The kernel's id of the loaded program.</summary>
-    public uint Id => BpfFs.ProgramId(Fd);
-
     /// <summary>Pins the loaded program at <paramref name="path"/> on a bpffs.</summary>
     public void Pin(string path) => Errno.Check(LibBpf.bpf_obj_pin(Fd, path), $"pinning program {Name} at {path}");
 
